@@ -1,0 +1,269 @@
+#!/bin/bash
+# caio-vs-fio.sh - run the same cells with caio-bench and fio, interleaved, and print the ratio caio/fio per cell.
+#
+# Usage: bench/caio-vs-fio.sh            (from the build directory, after make)
+#
+# Environment (all optional):
+#   BENCH_DIR    directory for the test file; default a new directory in
+#                /var/tmp.  It must be a real filesystem (not tmpfs): the
+#                O_DIRECT cells need one.
+#   FILE_SIZE    test file size, fio syntax (default 1g)
+#   RUNTIME      seconds per run (default 5); a cell is 2 runs per backend
+#   BACKENDS     default "uring linux thread sync"
+#   CELLS        cells to run, shell patterns on the cell names (default all):
+#                rr4k-qd1-cached rr4k-qd32-cached rr4k-qd128-cached
+#                rr4k-qd1-direct rr4k-qd32-direct rr4k-qd128-direct
+#                seqread1m-cached seqread1m-direct seqwrite1m-cached seqwrite1m-direct
+#   SEQ_QD       queue depth of the 1 MiB sequential cells (default 8)
+#   THREADS      thread backend pool size (default 8), see below
+#   REPEAT       runs of each pair, alternating which goes first; the best
+#                of each is kept (default 1)
+#   FIO_OPTS     extra fio options for every fio run
+#   CAIO_BENCH, FIO  the programs (default: bench/caio-bench next to this
+#                script or in ./bench, and fio)
+#   KEEP         keep the work directory (raw JSON) if set
+#
+# Baselines: each backend runs against the fio engine that does the same thing.
+#   uring  -> ioengine=io_uring, iodepth=QD
+#   linux  -> ioengine=libaio, iodepth=QD
+#   thread -> ioengine=psync, numjobs=min(QD, THREADS), --thread: the pool
+#             runs at most THREADS blocking preads at once, each worker like
+#             one fio psync job, so the baseline has the same concurrency
+#             without the hand-off (the cost of a pool is what the ratio shows).
+#             fio's posixaio engine would be a pool too, but glibc's POSIX
+#             AIO serialises requests per file descriptor: too weak a baseline.
+#   sync   -> ioengine=psync, numjobs=1: one thread doing one syscall at a
+#             time is exactly what the sync backend is, whatever its QD.
+# fio runs with its defaults plus time_based, invalidate=0 (keep the page
+# cache warm, which caio-bench does not touch either), norandommap and
+# randrepeat=0 (caio-bench draws offsets uniformly, without a coverage map),
+# and lat_percentiles=1 so its p50/p99 are, like caio-bench's, from
+# submission to completion.  Page-cached cells warm the cache first
+# (cat FILE >/dev/null); write cells fsync the file after each run.
+set -u
+
+RUNTIME=${RUNTIME:-5}
+FILE_SIZE=${FILE_SIZE:-1g}
+BACKENDS=${BACKENDS:-uring linux thread sync}
+CELLS=${CELLS:-*}
+SEQ_QD=${SEQ_QD:-8}
+THREADS=${THREADS:-8}
+REPEAT=${REPEAT:-1}
+FIO=${FIO:-fio}
+FIO_OPTS=${FIO_OPTS:-}
+PY=/usr/bin/python3
+
+die() {
+	echo "caio-vs-fio: $*" >&2
+	exit 1
+}
+
+find_caio_bench() {
+	local here c
+	here=$(cd "$(dirname "$0")" && pwd)
+	for c in "${CAIO_BENCH:-}" "$here/caio-bench" ./bench/caio-bench; do
+		[ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return; }
+	done
+	die "caio-bench not found: run make, or set CAIO_BENCH"
+}
+
+CAIO_BENCH=$(find_caio_bench) || exit 1
+command -v "$FIO" >/dev/null || die "fio not found (apt-get install fio)"
+[ -x $PY ] || die "$PY is needed to read fio's JSON"
+
+work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/caio-vs-fio.XXXXXX") || die "cannot create a work directory"
+if [ -n "${KEEP:-}" ]; then
+	trap 'echo "raw results kept in $work"' EXIT
+else
+	trap 'rm -rf "$work"' EXIT
+fi
+trap 'exit 130' INT TERM
+file=$work/testfile
+results=$work/results.tsv
+
+# The cells: name, rw, block size, queue depth, O_DIRECT.
+cell_table() {
+	cat <<-EOF
+	rr4k-qd1-cached randread 4k 1 0
+	rr4k-qd32-cached randread 4k 32 0
+	rr4k-qd128-cached randread 4k 128 0
+	rr4k-qd1-direct randread 4k 1 1
+	rr4k-qd32-direct randread 4k 32 1
+	rr4k-qd128-direct randread 4k 128 1
+	seqread1m-cached read 1m $SEQ_QD 0
+	seqread1m-direct read 1m $SEQ_QD 1
+	seqwrite1m-cached write 1m $SEQ_QD 0
+	seqwrite1m-direct write 1m $SEQ_QD 1
+	EOF
+}
+
+cell_selected() {
+	local pattern
+	for pattern in $CELLS; do
+		# shellcheck disable=SC2254
+		case $1 in $pattern) return 0 ;; esac
+	done
+	return 1
+}
+
+make_test_file() {
+	local mib
+	mib=$(numfmt --from=iec "${FILE_SIZE^^}") || die "bad FILE_SIZE $FILE_SIZE"
+	mib=$((mib / 1048576))
+	echo "creating $file ($mib MiB) ..."
+	dd if=/dev/urandom of="$file" bs=1M count="$mib" conv=fsync status=none ||
+		die "cannot write $file"
+	if dd if="$file" of=/dev/null bs=4096 count=1 iflag=direct status=none 2>/dev/null; then
+		direct_ok=1
+	else
+		direct_ok=0
+		echo "O_DIRECT does not work in $work ($(stat -f -c %T "$work")): skipping the direct cells" >&2
+	fi
+}
+
+# fio_engine BACKEND QD: the fio options of the matching engine
+fio_engine() {
+	local jobs
+	case $1 in
+	uring) echo "--ioengine=io_uring --iodepth=$2" ;;
+	linux) echo "--ioengine=libaio --iodepth=$2" ;;
+	thread)
+		jobs=$(($2 < THREADS ? $2 : THREADS))
+		echo "--ioengine=psync --numjobs=$jobs --thread" ;;
+	sync) echo "--ioengine=psync --numjobs=1" ;;
+	esac
+}
+
+prepare_run() {	# rw direct
+	[ "$2" = 0 ] && cat "$file" >/dev/null
+	return 0
+}
+
+finish_run() {	# rw
+	case $1 in *write) sync "$file" ;; esac
+	return 0
+}
+
+# run_caio CELL BACKEND RW BS QD DIRECT
+run_caio() {
+	local out=$work/caio-$1-$2.json extra=
+	[ "$2" = thread ] && extra=--threads=$THREADS
+	prepare_run "$3" "$6"
+	if timeout $((RUNTIME + 120)) "$CAIO_BENCH" --backend="$2" --file="$file" --size="$FILE_SIZE" \
+		--rw="$3" --bs="$4" --qd="$5" --direct="$6" --runtime="$RUNTIME" --json $extra \
+		>"$out" 2>"$out.err"; then
+		$PY - "$out" caio "$1" "$2" >>"$results" <<-'EOF'
+		import json, sys
+		r = json.load(open(sys.argv[1]))
+		print("\t".join(str(x) for x in (sys.argv[3], sys.argv[4], sys.argv[2], r["backend"],
+		      r["iops"], r["mib_s"], r["lat_p50_us"], r["lat_p99_us"], r["usr_cpu"] + r["sys_cpu"])))
+		EOF
+	else
+		printf '%s\t%s\tcaio\tfailed: %s\n' "$1" "$2" "$(head -c 200 "$out.err" | tr '\n\t' '  ')" >>"$results"
+	fi
+	finish_run "$3"
+}
+
+# run_fio CELL BACKEND RW BS QD DIRECT
+run_fio() {
+	local out=$work/fio-$1-$2.json engine
+	engine=$(fio_engine "$2" "$5")
+	prepare_run "$3" "$6"
+	# shellcheck disable=SC2086
+	if timeout $((RUNTIME + 120)) "$FIO" --name="$1" --filename="$file" --size="$FILE_SIZE" \
+		--rw="$3" --bs="$4" --direct="$6" --runtime="$RUNTIME" --time_based \
+		--invalidate=0 --norandommap --randrepeat=0 --lat_percentiles=1 \
+		--group_reporting $engine $FIO_OPTS \
+		--output-format=json --output="$out" >"$out.err" 2>&1; then
+		$PY - "$out" fio "$1" "$2" "$engine" >>"$results" <<-'EOF'
+		import json, sys
+		job = json.load(open(sys.argv[1]))["jobs"][0]
+		d = job["write"] if job["write"]["io_bytes"] else job["read"]
+		lat = d.get("lat_ns", {}).get("percentile") or d["clat_ns"]["percentile"]
+		jobs = int(dict(o.lstrip("-").split("=", 1) for o in sys.argv[5].split() if "=" in o).get("numjobs", 1))
+		engine = " ".join(o.split("=", 1)[1] if o.startswith("--ioengine") else o.lstrip("-")
+				  for o in sys.argv[5].split() if not o.startswith("--iodepth") and o != "--thread")
+		print("\t".join(str(x) for x in (sys.argv[3], sys.argv[4], sys.argv[2], engine,
+		      d["iops"], d["bw_bytes"] / 1048576, lat["50.000000"] / 1e3, lat["99.000000"] / 1e3,
+		      # group_reporting averages the jobs' CPU use: report the sum
+		      (job["usr_cpu"] + job["sys_cpu"]) * jobs)))
+		EOF
+	else
+		printf '%s\t%s\tfio\tfailed: %s\n' "$1" "$2" "$(tail -c 200 "$out.err" | tr '\n\t' '  ')" >>"$results"
+	fi
+	finish_run "$3"
+}
+
+run_cell() {	# NAME RW BS QD DIRECT
+	local backend i
+	for backend in $BACKENDS; do
+		for i in $(seq "$REPEAT"); do
+			echo "  $1 $backend ($i/$REPEAT)" >&2
+			if [ $((i % 2)) = 1 ]; then
+				run_caio "$1" "$backend" "$2" "$3" "$4" "$5"
+				run_fio "$1" "$backend" "$2" "$3" "$4" "$5"
+			else
+				run_fio "$1" "$backend" "$2" "$3" "$4" "$5"
+				run_caio "$1" "$backend" "$2" "$3" "$4" "$5"
+			fi
+		done
+	done
+}
+
+print_table() {
+	$PY - "$results" <<-'EOF'
+	import sys
+	best = {}	# (cell, backend, tool) -> row, the best of REPEAT runs
+	order = []
+	for line in open(sys.argv[1]):
+	    f = line.rstrip("\n").split("\t")
+	    key = (f[0], f[1], f[2])
+	    if (f[0], f[1]) not in order:
+	        order.append((f[0], f[1]))
+	    if f[3].startswith("failed"):
+	        best.setdefault(key, f)
+	        continue
+	    old = best.get(key)
+	    if old is None or old[3].startswith("failed") or float(f[4]) > float(old[4]):
+	        best[key] = f
+	head = ("cell", "backend", "caio IOPS", "caio MiB/s", "fio engine", "fio IOPS", "fio MiB/s",
+	        "caio/fio", "caio p50/p99 us", "fio p50/p99 us", "caio cpu%", "fio cpu%")
+	print("| " + " | ".join(head) + " |")
+	print("|" + "|".join("---" for _ in head) + "|")
+	low = []
+	for cell, backend in order:
+	    c, f = best.get((cell, backend, "caio")), best.get((cell, backend, "fio"))
+	    def num(r, i, fmt):
+	        return "n/a" if r is None or r[3].startswith("failed") else fmt % float(r[i])
+	    def lat(r):
+	        return "n/a" if r is None or r[3].startswith("failed") else "%.1f/%.1f" % (float(r[6]), float(r[7]))
+	    ratio = "n/a"
+	    if num(c, 4, "%f") != "n/a" and num(f, 4, "%f") != "n/a" and float(f[4]) > 0:
+	        x = float(c[4]) / float(f[4])
+	        ratio = "%.2f" % x
+	        if x < 0.9:
+	            low.append("%s %s %.2f" % (cell, backend, x))
+	    engine = f[3] if f and not f[3].startswith("failed") else "n/a"
+	    print("| " + " | ".join((cell, backend, num(c, 4, "%.0f"), num(c, 5, "%.1f"), engine,
+	          num(f, 4, "%.0f"), num(f, 5, "%.1f"), ratio, lat(c), lat(f),
+	          num(c, 8, "%.0f"), num(f, 8, "%.0f"))) + " |")
+	for key, r in sorted(best.items()):
+	    if r[3].startswith("failed"):
+	        print("%s %s %s: %s" % (key[0], key[1], key[2], r[3]))
+	print("\ncells below 0.9x fio: %s" % (", ".join(low) if low else "none"))
+	EOF
+}
+
+make_test_file
+echo "caio-bench: $CAIO_BENCH; $($FIO --version); runtime ${RUNTIME}s per run; kernel $(uname -r); $(nproc) CPUs"
+echo "file: $file ($FILE_SIZE, $(stat -f -c %T "$work")); backends: $BACKENDS; thread pool: $THREADS"
+: >"$results"
+while read -r name rw bs qd direct; do
+	cell_selected "$name" || continue
+	if [ "$direct" = 1 ] && [ "$direct_ok" = 0 ]; then
+		continue
+	fi
+	run_cell "$name" "$rw" "$bs" "$qd" "$direct" </dev/null
+done < <(cell_table)
+echo
+print_table
