@@ -1,0 +1,1758 @@
+/* conformance.c - the libcaio behaviour suite, run once per backend: conformance BACKEND [CASE]. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "caio.h"
+
+#define KIB		1024
+#define MIB		(1024 * 1024)
+#define MS_NS		1000000LL
+/* complete() returns this when no callback came: never a real result. */
+#define NO_CALLBACK	(-1000000)
+
+static enum caio_backend backend;
+static const char *backend_name;
+
+/* ---- callbacks and reaping ------------------------------------------------ */
+
+/* What one request's callback saw. */
+struct result {
+	int calls;
+	int op;
+	int64_t res;
+	pthread_t thread;
+	bool inside_reap;	/* ran inside this thread's reap/wait/destroy */
+};
+
+/* Set while this thread is inside caio_reap/caio_wait/caio_ctx_destroy:
+ * those are the only places a callback may run. */
+static __thread bool reaping;
+static int stray_callbacks;	/* ran anywhere else */
+static int repeated_callbacks;	/* ran twice for one request */
+
+static void record_cb(caio_req *req, int64_t res, void *data)
+{
+	struct result *r = data;
+
+	if (!reaping)
+		__atomic_add_fetch(&stray_callbacks, 1, __ATOMIC_RELAXED);
+	if (r->calls)
+		__atomic_add_fetch(&repeated_callbacks, 1, __ATOMIC_RELAXED);
+	r->calls++;
+	r->res = res;
+	r->op = caio_req_op(req);
+	r->thread = pthread_self();
+	r->inside_reap = reaping;
+}
+
+static int reap(caio_ctx *ctx, unsigned max)
+{
+	int n;
+
+	reaping = true;
+	n = caio_reap(ctx, max);
+	reaping = false;
+	return n;
+}
+
+static int wait_ns(caio_ctx *ctx, unsigned min_nr, int64_t timeout_ns)
+{
+	int n;
+
+	reaping = true;
+	n = caio_wait(ctx, min_nr, timeout_ns);
+	reaping = false;
+	return n;
+}
+
+static void destroy(caio_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	reaping = true;
+	caio_ctx_destroy(ctx);
+	reaping = false;
+}
+
+/* Wait until *calls reaches target; a lost completion fails after T_LOST_MS. */
+static int wait_for(caio_ctx *ctx, const int *calls, int target)
+{
+	int64_t deadline = t_now_ms() + T_LOST_MS;
+	int64_t left;
+	int n;
+
+	while (*calls < target) {
+		left = deadline - t_now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = wait_ns(ctx, 1, left * MS_NS);
+		if (n < 0 && n != -EINTR)
+			return n;
+		if (n == 0 && *calls < target && caio_ctx_pending(ctx) == 0)
+			return -ENODATA;
+	}
+	return 0;
+}
+
+/* Wait until nothing holds a slot: every callback ran. */
+static int wait_idle(caio_ctx *ctx)
+{
+	int64_t deadline = t_now_ms() + T_LOST_MS;
+	int64_t left;
+	int n;
+
+	while (caio_ctx_pending(ctx)) {
+		left = deadline - t_now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = wait_ns(ctx, caio_ctx_pending(ctx), left * MS_NS);
+		if (n < 0 && n != -EINTR)
+			return n;
+	}
+	return 0;
+}
+
+/* The result of one request, waiting for its callback. */
+static int64_t complete(caio_ctx *ctx, struct result *r)
+{
+	int err = wait_for(ctx, &r->calls, 1);
+
+	if (err < 0) {
+		t_note("no callback came (caio_wait loop: %s, pending %u)",
+		       t_errno_name(err), caio_ctx_pending(ctx));
+		return NO_CALLBACK;
+	}
+	return r->res;
+}
+
+/* ---- contexts and files --------------------------------------------------- */
+
+static int ctx_new_params(caio_ctx **ctxp, struct caio_params *p)
+{
+	char error[256] = "";
+	int err;
+
+	p->size = sizeof(*p);
+	p->flags |= CAIO_CTX_QUIET;
+	p->backend = backend_name;
+	p->error = error;
+	p->error_len = sizeof(error);
+	*ctxp = NULL;
+	err = caio_ctx_new(ctxp, p);
+	if (err < 0)
+		t_note("caio_ctx_new(%s) failed: %s", backend_name, error);
+	p->error = NULL;
+	return err;
+}
+
+static int ctx_new(caio_ctx **ctxp, unsigned max_requests, unsigned batch)
+{
+	struct caio_params p = {
+		.max_requests = max_requests,
+		.batch = batch,
+	};
+
+	return ctx_new_params(ctxp, &p);
+}
+
+static int open_tmp(const char *name, int flags)
+{
+	return open(t_path(name), flags | O_CREAT | O_CLOEXEC, 0644);
+}
+
+static int64_t file_size(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) < 0 ? -errno : st.st_size;
+}
+
+static int get_stats(caio_ctx *ctx, struct caio_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	return caio_ctx_stats(ctx, st);
+}
+
+static bool kernel_backend(void)
+{
+	return backend == CAIO_BACKEND_URING || backend == CAIO_BACKEND_LINUX;
+}
+
+/* Write len pattern bytes at off with plain pwrite: test setup. */
+static int setup_file(int fd, size_t len, unsigned seed)
+{
+	char *buf = malloc(len);
+	ssize_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	t_pattern(buf, len, seed);
+	n = pwrite(fd, buf, len, 0);
+	free(buf);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+/* ---- a request that stays in flight until released ------------------------ */
+
+/*
+ * io_uring: a read of an empty pipe waits in the kernel (poll armed) and
+ * IORING_OP_ASYNC_CANCEL can stop it.  Thread pool (thread backend, and
+ * linux, which routes openat to the pool): opening a FIFO for reading
+ * blocks the worker until a writer opens it.  sync: nothing can be in flight.
+ */
+struct stuck {
+	struct result r;
+	caio_req *req;
+	int pipefd[2];
+	int release_fd;
+	bool released;
+	char byte;
+	char fifo[PATH_MAX];
+};
+
+static bool stuck_possible(void)
+{
+	return backend != CAIO_BACKEND_SYNC;
+}
+
+static void stuck_init(struct stuck *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->pipefd[0] = s->pipefd[1] = s->release_fd = -1;
+}
+
+static int stuck_submit(caio_ctx *ctx, struct stuck *s, const char *name)
+{
+	if (backend == CAIO_BACKEND_URING) {
+		if (pipe2(s->pipefd, O_CLOEXEC) < 0)
+			return -errno;
+		return caio_read(ctx, s->pipefd[0], &s->byte, 1, 0, record_cb,
+				 &s->r, &s->req);
+	}
+	snprintf(s->fifo, sizeof(s->fifo), "%s", t_path(name));
+	if (mkfifo(s->fifo, 0600) < 0 && errno != EEXIST)
+		return -errno;
+	return caio_openat(ctx, AT_FDCWD, s->fifo, O_RDONLY | O_CLOEXEC, 0,
+			   record_cb, &s->r, &s->req);
+}
+
+/* Let the request finish; harmless if it already did or never started. */
+static void stuck_release(struct stuck *s)
+{
+	if (s->released)
+		return;
+	s->released = true;
+	if (s->pipefd[1] >= 0) {
+		if (write(s->pipefd[1], "x", 1) != 1)
+			t_note("cannot write to the release pipe");
+	} else if (s->fifo[0]) {
+		/* O_RDWR on a FIFO never blocks and counts as a writer. */
+		s->release_fd = open(s->fifo, O_RDWR | O_CLOEXEC);
+	}
+}
+
+/* The result a stuck request has when it was not cancelled. */
+static bool stuck_result_ok(const struct stuck *s, int64_t res)
+{
+	return s->pipefd[0] >= 0 ? res == 1 : res >= 0;
+}
+
+static void stuck_cleanup(struct stuck *s)
+{
+	if (s->pipefd[0] >= 0)
+		close(s->pipefd[0]);
+	if (s->pipefd[1] >= 0)
+		close(s->pipefd[1]);
+	if (s->release_fd >= 0)
+		close(s->release_fd);
+	if (s->fifo[0] && s->r.calls && s->r.res >= 0)
+		close((int)s->r.res);
+	s->pipefd[0] = s->pipefd[1] = s->release_fd = -1;
+}
+
+/* ---- cases ---------------------------------------------------------------- */
+
+static void case_roundtrip(void)
+{
+	const size_t len = 64 * KIB;
+	const int64_t far = MIB + 123;
+	struct result w1 = { 0 }, w2 = { 0 }, r1 = { 0 }, r2 = { 0 }, hole = { 0 };
+	struct caio_stats st;
+	char *wbuf = malloc(len), *rbuf = malloc(len);
+	caio_ctx *ctx = NULL;
+	int fd = -1;
+
+	CHECK_SYS(wbuf && rbuf, "malloc");
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	CHECK_EQ(caio_ctx_backend(ctx), backend, "caio_ctx_backend");
+	CHECK(strcmp(caio_ctx_backend_name(ctx), caio_backend_name(backend)) == 0,
+	      "caio_ctx_backend_name: expected %s, got %s",
+	      caio_backend_name(backend), caio_ctx_backend_name(ctx));
+	CHECK_EQ(caio_ctx_max_requests(ctx), CAIO_MAX_REQUESTS_DEFAULT,
+		 "caio_ctx_max_requests with max_requests = 0");
+	fd = open_tmp("roundtrip", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+
+	t_pattern(wbuf, len, 1);
+	CHECK_EQ(caio_write(ctx, fd, wbuf, len, 0, record_cb, &w1, NULL), 0,
+		 "caio_write at 0");
+	CHECK_EQ(caio_write(ctx, fd, wbuf, len, far, record_cb, &w2, NULL), 0,
+		 "caio_write at %lld", (long long)far);
+	CHECK_EQ(complete(ctx, &w1), len, "write result at 0");
+	CHECK_EQ(complete(ctx, &w2), len, "write result at %lld", (long long)far);
+	CHECK_EQ(w1.op, CAIO_OP_WRITE, "caio_req_op() inside the write callback");
+	CHECK_EQ(file_size(fd), far + len, "file size after the writes");
+
+	CHECK_EQ(caio_read(ctx, fd, rbuf, len, far, record_cb, &r2, NULL), 0,
+		 "caio_read at %lld", (long long)far);
+	CHECK_EQ(complete(ctx, &r2), len, "read result at %lld", (long long)far);
+	CHECK_EQ(r2.op, CAIO_OP_READ, "caio_req_op() inside the read callback");
+	CHECK_EQ(t_pattern_mismatch(rbuf, len, 1), -1,
+		 "first wrong byte read back at %lld", (long long)far);
+	memset(rbuf, 0xee, len);
+	CHECK_EQ(caio_read(ctx, fd, rbuf, len, 0, record_cb, &r1, NULL), 0,
+		 "caio_read at 0");
+	CHECK_EQ(complete(ctx, &r1), len, "read result at 0");
+	CHECK_EQ(t_pattern_mismatch(rbuf, len, 1), -1, "first wrong byte read back at 0");
+
+	/* The gap between the two writes reads as zeros. */
+	memset(rbuf, 0xee, 4 * KIB);
+	CHECK_EQ(caio_read(ctx, fd, rbuf, 4 * KIB, len, record_cb, &hole, NULL), 0,
+		 "caio_read of the hole");
+	CHECK_EQ(complete(ctx, &hole), 4 * KIB, "read result in the hole");
+	CHECK(rbuf[0] == 0 && memcmp(rbuf, rbuf + 1, 4 * KIB - 1) == 0,
+	      "the hole did not read as zeros");
+
+	CHECK_EQ(get_stats(ctx, &st), 0, "caio_ctx_stats");
+	CHECK_EQ(st.requests, 5, "stats.requests");
+	CHECK_EQ(st.completions, 5, "stats.completions");
+	CHECK_EQ(st.errors, 0, "stats.errors");
+	CHECK_EQ(st.pending, 0, "stats.pending");
+	CHECK_EQ(st.bytes_written, 2 * len, "stats.bytes_written");
+	CHECK_EQ(st.bytes_read, 2 * len + 4 * KIB, "stats.bytes_read");
+	CHECK_EQ(caio_ctx_pending(ctx), 0, "caio_ctx_pending after all callbacks");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	free(wbuf);
+	free(rbuf);
+}
+
+static void case_eof(void)
+{
+	struct result whole = { 0 }, at_eof = { 0 }, past = { 0 }, tail = { 0 }, empty = { 0 };
+	char buf[4096];
+	caio_ctx *ctx = NULL;
+	int fd = -1;
+
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	fd = open_tmp("eof", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(setup_file(fd, 1000, 2), 0, "writing the 1000-byte file");
+
+	CHECK_EQ(caio_read(ctx, fd, buf, sizeof(buf), 0, record_cb, &whole, NULL), 0,
+		 "caio_read 4096 at 0");
+	CHECK_EQ(caio_read(ctx, fd, buf + 2048, 100, 950, record_cb, &tail, NULL), 0,
+		 "caio_read 100 at 950");
+	CHECK_EQ(caio_read(ctx, fd, buf + 3000, 100, 1000, record_cb, &at_eof, NULL), 0,
+		 "caio_read at EOF");
+	CHECK_EQ(caio_read(ctx, fd, buf + 3500, 100, 5000, record_cb, &past, NULL), 0,
+		 "caio_read past EOF");
+	CHECK_EQ(caio_read(ctx, fd, buf, 0, 0, record_cb, &empty, NULL), 0,
+		 "caio_read of 0 bytes");
+	CHECK_EQ(complete(ctx, &whole), 1000, "short read of a 1000-byte file");
+	CHECK_EQ(complete(ctx, &tail), 50, "read of 100 bytes at 950 (short at EOF)");
+	CHECK_EQ(complete(ctx, &at_eof), 0, "read at EOF");
+	CHECK_EQ(complete(ctx, &past), 0, "read past EOF");
+	CHECK_EQ(complete(ctx, &empty), 0, "read of 0 bytes");
+	CHECK_EQ(t_pattern_mismatch(buf, 1000, 2), -1, "first wrong byte of the short read");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void case_vectored(void)
+{
+	static char a[100], b[4000], c[5000], x[1], y[9098], z[100];
+	struct iovec wv[] = {
+		{ a, sizeof(a) }, { NULL, 0 }, { b, sizeof(b) }, { c, sizeof(c) },
+	};
+	struct iovec rv[] = { { x, sizeof(x) }, { y, sizeof(y) }, { z, sizeof(z) } };
+	struct result w = { 0 }, r = { 0 };
+	char *whole = malloc(9100), *back = malloc(9200);
+	caio_ctx *ctx = NULL;
+	int fd = -1;
+
+	CHECK_SYS(whole && back, "malloc");
+	t_pattern(whole, 9100, 3);
+	memcpy(a, whole, 100);
+	memcpy(b, whole + 100, 4000);
+	memcpy(c, whole + 4100, 5000);
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	fd = open_tmp("vectored", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+
+	CHECK_EQ(caio_writev(ctx, fd, wv, 4, 7, record_cb, &w, NULL), 0, "caio_writev");
+	CHECK_EQ(complete(ctx, &w), 9100, "writev result (100 + 0 + 4000 + 5000 bytes)");
+	CHECK_EQ(w.op, CAIO_OP_WRITEV, "caio_req_op() inside the writev callback");
+	CHECK_EQ(pread(fd, back, 9200, 7), 9100, "pread of what writev wrote");
+	CHECK(memcmp(back, whole, 9100) == 0, "writev wrote the wrong bytes");
+
+	/* 1 + 9098 + 100 bytes of room, 9100 in the file after offset 7. */
+	CHECK_EQ(caio_readv(ctx, fd, rv, 3, 7, record_cb, &r, NULL), 0, "caio_readv");
+	CHECK_EQ(complete(ctx, &r), 9100, "readv result (short at EOF)");
+	CHECK_EQ(r.op, CAIO_OP_READV, "caio_req_op() inside the readv callback");
+	memcpy(back, x, 1);
+	memcpy(back + 1, y, 9098);
+	memcpy(back + 9099, z, 1);
+	CHECK(memcmp(back, whole, 9100) == 0, "readv scattered the wrong bytes");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	free(whole);
+	free(back);
+}
+
+/* max_requests requests at once, all in flight together, data checked. */
+static void case_many(void)
+{
+	enum { N = 1024, BLOCK = 4096 };
+	struct result *res = calloc(N, sizeof(*res));
+	char *wbuf = malloc((size_t)N * BLOCK), *rbuf = malloc((size_t)N * BLOCK);
+	struct result extra = { 0 };
+	caio_ctx *ctx = NULL;
+	int fd = -1, i;
+
+	CHECK_SYS(res && wbuf && rbuf, "malloc");
+	CHECK_EQ(ctx_new(&ctx, N, 0), 0, "caio_ctx_new(max_requests=%d)", N);
+	CHECK(caio_ctx_max_requests(ctx) >= N, "caio_ctx_max_requests %u < %d",
+	      caio_ctx_max_requests(ctx), N);
+	fd = open_tmp("many", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	for (i = 0; i < N; i++) {
+		t_pattern(wbuf + (size_t)i * BLOCK, BLOCK, 1000 + i);
+		CHECK_EQ(caio_write(ctx, fd, wbuf + (size_t)i * BLOCK, BLOCK,
+				    (int64_t)i * BLOCK, record_cb, &res[i], NULL),
+			 0, "caio_write #%d", i);
+	}
+	CHECK_EQ(caio_ctx_pending(ctx), N, "caio_ctx_pending with %d submitted", N);
+	if (caio_ctx_max_requests(ctx) == N)
+		CHECK_EQ(caio_read(ctx, fd, rbuf, 1, 0, record_cb, &extra, NULL),
+			 -EAGAIN, "submit #%d with %d slots", N + 1, N);
+	CHECK_EQ(wait_idle(ctx), 0, "waiting for %d writes", N);
+	for (i = 0; i < N; i++)
+		CHECK_EQ(res[i].res, BLOCK, "write #%d result", i);
+	CHECK_EQ(pread(fd, rbuf, (size_t)N * BLOCK, 0), (int64_t)N * BLOCK, "pread of the file");
+	for (i = 0; i < N; i++)
+		CHECK_EQ(t_pattern_mismatch(rbuf + (size_t)i * BLOCK, BLOCK, 1000 + i), -1,
+			 "first wrong byte of block %d in the file", i);
+
+	/* Read back in reverse order, all in flight together. */
+	memset(rbuf, 0, (size_t)N * BLOCK);
+	memset(res, 0, N * sizeof(*res));
+	for (i = N - 1; i >= 0; i--)
+		CHECK_EQ(caio_read(ctx, fd, rbuf + (size_t)i * BLOCK, BLOCK,
+				   (int64_t)i * BLOCK, record_cb, &res[i], NULL),
+			 0, "caio_read #%d", i);
+	CHECK_EQ(wait_idle(ctx), 0, "waiting for %d reads", N);
+	for (i = 0; i < N; i++) {
+		CHECK_EQ(res[i].calls, 1, "callbacks of read #%d", i);
+		CHECK_EQ(res[i].res, BLOCK, "read #%d result", i);
+		CHECK_EQ(t_pattern_mismatch(rbuf + (size_t)i * BLOCK, BLOCK, 1000 + i), -1,
+			 "first wrong byte read back by request #%d", i);
+	}
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	free(res);
+	free(wbuf);
+	free(rbuf);
+}
+
+static void case_fsync(void)
+{
+	struct result w = { 0 }, fs = { 0 }, fds = { 0 }, bad = { 0 };
+	char buf[4096];
+	caio_ctx *ctx = NULL;
+	int fd = -1, closed_fd;
+
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	fd = open_tmp("fsync", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	t_pattern(buf, sizeof(buf), 4);
+	CHECK_EQ(caio_write(ctx, fd, buf, sizeof(buf), 0, record_cb, &w, NULL), 0, "caio_write");
+	CHECK_EQ(complete(ctx, &w), sizeof(buf), "write result");
+	CHECK_EQ(caio_fsync(ctx, fd, record_cb, &fs, NULL), 0, "caio_fsync");
+	CHECK_EQ(complete(ctx, &fs), 0, "fsync result");
+	CHECK_EQ(fs.op, CAIO_OP_FSYNC, "caio_req_op() inside the fsync callback");
+	CHECK_EQ(caio_fdsync(ctx, fd, record_cb, &fds, NULL), 0, "caio_fdsync");
+	CHECK_EQ(complete(ctx, &fds), 0, "fdsync result");
+	CHECK_EQ(fds.op, CAIO_OP_FDSYNC, "caio_req_op() inside the fdsync callback");
+
+	closed_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK_SYS(closed_fd >= 0, "open /dev/null");
+	close(closed_fd);
+	CHECK_EQ(caio_fsync(ctx, closed_fd, record_cb, &bad, NULL), 0, "caio_fsync of a closed fd");
+	CHECK_EQ(complete(ctx, &bad), -EBADF, "fsync result of a closed fd");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* One fallocate through caio; -EOPNOTSUPP is returned as is for the caller to skip. */
+static int64_t fallocate_one(caio_ctx *ctx, int fd, int mode, int64_t off, int64_t len)
+{
+	struct result r = { 0 };
+	int err = caio_fallocate(ctx, fd, mode, off, len, record_cb, &r, NULL);
+
+	if (err < 0)
+		return err;
+	return complete(ctx, &r);
+}
+
+static void case_fallocate(void)
+{
+	struct caio_stats before, after;
+	char *buf = malloc(64 * KIB);
+	unsigned expected_fallback = 0;
+	caio_ctx *ctx = NULL;
+	struct stat st;
+	int fd = -1, native, i;
+	int64_t res;
+
+	CHECK_SYS(buf, "malloc");
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	native = caio_ctx_op_native(ctx, CAIO_OP_FALLOCATE);
+	CHECK_EQ(get_stats(ctx, &before), 0, "caio_ctx_stats");
+	fd = open_tmp("fallocate", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+
+	res = fallocate_one(ctx, fd, 0, 0, MIB);
+	expected_fallback++;
+	if (res == -EOPNOTSUPP) {
+		t_skip_case("fallocate is not supported on %s", t_path(""));
+		goto out;
+	}
+	CHECK_EQ(res, 0, "fallocate(mode 0, 0, 1 MiB) result");
+	CHECK_SYS(fstat(fd, &st) == 0, "fstat");
+	CHECK_EQ(st.st_size, MIB, "size after fallocate(mode 0)");
+	CHECK(st.st_blocks * 512 >= MIB, "fallocate allocated only %lld bytes",
+	      (long long)st.st_blocks * 512);
+
+	res = fallocate_one(ctx, fd, FALLOC_FL_KEEP_SIZE, MIB, MIB);
+	expected_fallback++;
+	if (res == -EOPNOTSUPP) {
+		t_note("FALLOC_FL_KEEP_SIZE not supported here: not checked");
+	} else {
+		CHECK_EQ(res, 0, "fallocate(KEEP_SIZE, 1 MiB, 1 MiB) result");
+		CHECK_SYS(fstat(fd, &st) == 0, "fstat");
+		CHECK_EQ(st.st_size, MIB, "size after fallocate(KEEP_SIZE)");
+		CHECK(st.st_blocks * 512 >= 2 * MIB,
+		      "KEEP_SIZE allocated only %lld bytes in all",
+		      (long long)st.st_blocks * 512);
+	}
+
+	CHECK_EQ(setup_file(fd, 64 * KIB, 5), 0, "writing 64 KiB of data");
+	res = fallocate_one(ctx, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			    4 * KIB, 8 * KIB);
+	expected_fallback++;
+	if (res == -EOPNOTSUPP) {
+		t_note("FALLOC_FL_PUNCH_HOLE not supported here: not checked");
+	} else {
+		CHECK_EQ(res, 0, "fallocate(PUNCH_HOLE|KEEP_SIZE, 4 KiB, 8 KiB) result");
+		CHECK_EQ(file_size(fd), MIB, "size after punching a hole");
+		CHECK_EQ(pread(fd, buf, 64 * KIB, 0), 64 * KIB, "pread after the punch");
+		CHECK_EQ(t_pattern_mismatch(buf, 4 * KIB, 5), -1, "data before the hole");
+		for (i = 4 * KIB; i < 12 * KIB; i++)
+			CHECK_EQ(buf[i], 0, "byte %d inside the punched hole", i);
+	}
+
+	CHECK_EQ(get_stats(ctx, &after), 0, "caio_ctx_stats");
+	if (native == 0)
+		CHECK_EQ(after.fallback_requests - before.fallback_requests, expected_fallback,
+			 "stats.fallback_requests for fallocate routed to the pool");
+	else if (kernel_backend())
+		CHECK_EQ(after.fallback_requests - before.fallback_requests, 0,
+			 "stats.fallback_requests for native fallocate");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+}
+
+/* Submit n writes of 4 KiB each from buf to fd. */
+static int submit_writes(caio_ctx *ctx, int fd, const char *buf, int n,
+			 struct result *res)
+{
+	int i, err;
+
+	for (i = 0; i < n; i++) {
+		err = caio_write(ctx, fd, buf + (size_t)i * 4096, 4096,
+				 (int64_t)i * 4096, record_cb, &res[i], NULL);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+static void case_batch(void)
+{
+	enum { N = 64, AUTO = 16 };
+	struct result res[N];
+	struct caio_stats before, mid, after;
+	char *buf = malloc(N * 4096);
+	caio_ctx *ctx = NULL;
+	int fd = -1, i;
+
+	memset(res, 0, sizeof(res));
+	CHECK_SYS(buf, "malloc");
+	t_pattern(buf, N * 4096, 6);
+	fd = open_tmp("batch", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+
+	/* Explicit flush: N queued requests, one kernel submission. */
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	CHECK_EQ(get_stats(ctx, &before), 0, "caio_ctx_stats");
+	CHECK_EQ(submit_writes(ctx, fd, buf, N, res), 0, "submitting %d writes", N);
+	CHECK_EQ(get_stats(ctx, &mid), 0, "caio_ctx_stats");
+	CHECK_EQ(mid.requests - before.requests, N, "stats.requests after %d submits", N);
+	CHECK_EQ(mid.flushes - before.flushes, 0, "stats.flushes before any flush");
+	CHECK_EQ(mid.kernel_submits - before.kernel_submits, 0,
+		 "stats.kernel_submits before any flush");
+	CHECK_EQ(caio_flush(ctx), N, "caio_flush of %d queued", N);
+	CHECK_EQ(get_stats(ctx, &after), 0, "caio_ctx_stats");
+	CHECK_EQ(after.flushes - mid.flushes, 1, "stats.flushes after one flush");
+	if (kernel_backend()) {
+		CHECK_EQ(after.kernel_submits - mid.kernel_submits, 1,
+			 "kernel submissions for a flush of %d", N);
+		CHECK_EQ(after.kernel_requests - mid.kernel_requests, N,
+			 "stats.kernel_requests for a flush of %d", N);
+		CHECK_EQ(after.max_batch, N, "stats.max_batch");
+	}
+	CHECK_EQ(caio_flush(ctx), 0, "caio_flush with nothing queued");
+	CHECK_EQ(wait_idle(ctx), 0, "waiting for the batch");
+	for (i = 0; i < N; i++)
+		CHECK_EQ(res[i].res, 4096, "write #%d of the batch", i);
+	destroy(ctx);
+	ctx = NULL;
+
+	/* params.batch: the queue flushes itself every AUTO requests. */
+	memset(res, 0, sizeof(res));
+	CHECK_EQ(ctx_new(&ctx, 0, AUTO), 0, "caio_ctx_new(batch=%d)", AUTO);
+	CHECK_EQ(get_stats(ctx, &before), 0, "caio_ctx_stats");
+	CHECK_EQ(submit_writes(ctx, fd, buf, N, res), 0, "submitting %d writes", N);
+	CHECK_EQ(get_stats(ctx, &after), 0, "caio_ctx_stats");
+	CHECK_EQ(after.flushes - before.flushes, N / AUTO,
+		 "automatic flushes for %d submits with batch=%d", N, AUTO);
+	if (kernel_backend()) {
+		CHECK_EQ(after.kernel_submits - before.kernel_submits, N / AUTO,
+			 "kernel submissions for %d submits with batch=%d", N, AUTO);
+		CHECK_EQ(after.max_batch, AUTO, "stats.max_batch with batch=%d", AUTO);
+	}
+	CHECK_EQ(caio_flush(ctx), 0, "caio_flush after automatic flushes");
+	CHECK_EQ(wait_idle(ctx), 0, "waiting for the automatic batches");
+	for (i = 0; i < N; i++)
+		CHECK_EQ(res[i].res, 4096, "write #%d with batch=%d", i, AUTO);
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+}
+
+static void case_bad_fd(void)
+{
+	struct result r = { 0 }, w = { 0 }, ro = { 0 }, wo = { 0 }, dir = { 0 };
+	struct result a = { 0 }, mid = { 0 }, b = { 0 }, refused = { 0 };
+	struct iovec iov = { NULL, 0 };
+	char buf[4096] = { 0 };
+	struct caio_stats st;
+	caio_ctx *ctx = NULL;
+	int closed_fd, rdonly = -1, wronly = -1, dirfd = -1;
+
+	iov.iov_base = buf;
+	iov.iov_len = sizeof(buf);
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	closed_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK_SYS(closed_fd >= 0, "open /dev/null");
+	close(closed_fd);
+
+	/* A closed descriptor: the kernel finds out, the callback says so. */
+	CHECK_EQ(caio_read(ctx, closed_fd, buf, 16, 0, record_cb, &r, NULL), 0,
+		 "caio_read of a closed fd (submit)");
+	CHECK_EQ(caio_write(ctx, closed_fd, buf, 16, 0, record_cb, &w, NULL), 0,
+		 "caio_write of a closed fd (submit)");
+	CHECK_EQ(complete(ctx, &r), -EBADF, "read result of a closed fd");
+	CHECK_EQ(complete(ctx, &w), -EBADF, "write result of a closed fd");
+
+	/* Wrong access mode and a directory, as pread/pwrite report them. */
+	rdonly = open_tmp("badfd", O_RDONLY);
+	wronly = open_tmp("badfd", O_WRONLY);
+	dirfd = open(t_path(""), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK_SYS(rdonly >= 0 && wronly >= 0 && dirfd >= 0, "open");
+	CHECK_EQ(caio_write(ctx, rdonly, buf, 16, 0, record_cb, &ro, NULL), 0,
+		 "caio_write to an O_RDONLY fd (submit)");
+	CHECK_EQ(caio_read(ctx, wronly, buf, 16, 0, record_cb, &wo, NULL), 0,
+		 "caio_read of an O_WRONLY fd (submit)");
+	CHECK_EQ(caio_read(ctx, dirfd, buf, 16, 0, record_cb, &dir, NULL), 0,
+		 "caio_read of a directory (submit)");
+	CHECK_EQ(complete(ctx, &ro), -EBADF, "write result on an O_RDONLY fd");
+	CHECK_EQ(complete(ctx, &wo), -EBADF, "read result on an O_WRONLY fd");
+	CHECK_EQ(complete(ctx, &dir), -EISDIR, "read result on a directory (as pread)");
+
+	/* One bad request in the middle of a batch spoils nothing else.  The
+	 * opens above may have reused the old number: close a fresh one. */
+	closed_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK_SYS(closed_fd >= 0, "open /dev/null");
+	close(closed_fd);
+	CHECK_EQ(caio_write(ctx, wronly, buf, 100, 0, record_cb, &a, NULL), 0, "caio_write A");
+	CHECK_EQ(caio_read(ctx, closed_fd, buf, 16, 0, record_cb, &mid, NULL), 0,
+		 "caio_read of a closed fd in a batch");
+	CHECK_EQ(caio_write(ctx, wronly, buf, 200, 100, record_cb, &b, NULL), 0, "caio_write B");
+	CHECK_EQ(caio_flush(ctx) < 0, 0, "caio_flush of a batch with a bad fd failed");
+	CHECK_EQ(complete(ctx, &a), 100, "write A before the bad request");
+	CHECK_EQ(complete(ctx, &mid), -EBADF, "closed fd in the middle of a batch");
+	CHECK_EQ(complete(ctx, &b), 200, "write B after the bad request");
+
+	/* fd < 0 is an argument error: refused by the submit, no callback. */
+	CHECK_EQ(get_stats(ctx, &st), 0, "caio_ctx_stats");
+	CHECK_EQ(caio_read(ctx, -1, buf, 16, 0, record_cb, &refused, NULL), -EBADF, "caio_read(fd -1)");
+	CHECK_EQ(caio_write(ctx, -1, buf, 16, 0, record_cb, &refused, NULL), -EBADF, "caio_write(fd -1)");
+	CHECK_EQ(caio_readv(ctx, -1, &iov, 1, 0, record_cb, &refused, NULL), -EBADF, "caio_readv(fd -1)");
+	CHECK_EQ(caio_writev(ctx, -1, &iov, 1, 0, record_cb, &refused, NULL), -EBADF, "caio_writev(fd -1)");
+	CHECK_EQ(caio_fsync(ctx, -1, record_cb, &refused, NULL), -EBADF, "caio_fsync(fd -1)");
+	CHECK_EQ(caio_fdsync(ctx, -1, record_cb, &refused, NULL), -EBADF, "caio_fdsync(fd -1)");
+	CHECK_EQ(caio_fallocate(ctx, -7, 0, 0, 4096, record_cb, &refused, NULL), -EBADF,
+		 "caio_fallocate(fd -7)");
+	CHECK_EQ(caio_ftruncate(ctx, -1, 0, record_cb, &refused, NULL), -EBADF, "caio_ftruncate(fd -1)");
+	CHECK_EQ(caio_ctx_pending(ctx), 0, "caio_ctx_pending after refused submits");
+	CHECK_EQ(wait_ns(ctx, 0, 0), 0, "callbacks run by caio_wait after refused submits");
+	CHECK_EQ(refused.calls, 0, "callbacks of refused requests");
+	CHECK_EQ(get_stats(ctx, &st) == 0 ? st.pending : 1, 0, "stats.pending");
+out:
+	destroy(ctx);
+	if (rdonly >= 0)
+		close(rdonly);
+	if (wronly >= 0)
+		close(wronly);
+	if (dirfd >= 0)
+		close(dirfd);
+}
+
+static void case_bad_args(void)
+{
+	struct iovec *many = calloc(IOV_MAX + 1, sizeof(*many));
+	struct result refused = { 0 }, null0 = { 0 }, maxv = { 0 };
+	struct iovec iov[2];
+	char buf[IOV_MAX] = { 0 };
+	struct caio_stats st;
+	caio_ctx *ctx = NULL;
+	int fd = -1, i;
+
+	CHECK_SYS(many, "calloc");
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	fd = open_tmp("args", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(setup_file(fd, 2 * IOV_MAX, 7), 0, "writing the file");
+	iov[0] = (struct iovec){ buf, 16 };
+	iov[1] = (struct iovec){ NULL, 16 };
+
+	CHECK_EQ(caio_read(ctx, fd, buf, 16, -1, record_cb, &refused, NULL), -EINVAL,
+		 "caio_read at offset -1");
+	CHECK_EQ(caio_write(ctx, fd, buf, 16, -4096, record_cb, &refused, NULL), -EINVAL,
+		 "caio_write at offset -4096");
+	CHECK_EQ(caio_readv(ctx, fd, iov, 1, -1, record_cb, &refused, NULL), -EINVAL,
+		 "caio_readv at offset -1");
+	CHECK_EQ(caio_writev(ctx, fd, iov, 1, INT64_MIN, record_cb, &refused, NULL), -EINVAL,
+		 "caio_writev at offset INT64_MIN");
+
+	CHECK_EQ(caio_read(ctx, fd, NULL, 16, 0, record_cb, &refused, NULL), -EFAULT,
+		 "caio_read into NULL");
+	CHECK_EQ(caio_write(ctx, fd, NULL, 16, 0, record_cb, &refused, NULL), -EFAULT,
+		 "caio_write from NULL");
+	CHECK_EQ(caio_readv(ctx, fd, NULL, 1, 0, record_cb, &refused, NULL), -EFAULT,
+		 "caio_readv with iov NULL");
+	CHECK_EQ(caio_readv(ctx, fd, iov, 2, 0, record_cb, &refused, NULL), -EFAULT,
+		 "caio_readv with an iov_base NULL");
+	CHECK_EQ(caio_writev(ctx, fd, iov, 2, 0, record_cb, &refused, NULL), -EFAULT,
+		 "caio_writev with an iov_base NULL");
+
+	CHECK_EQ(caio_readv(ctx, fd, iov, -1, 0, record_cb, &refused, NULL), -EINVAL,
+		 "caio_readv with iovcnt -1");
+	for (i = 0; i <= IOV_MAX; i++)
+		many[i] = (struct iovec){ buf + (i % IOV_MAX), 1 };
+	CHECK_EQ(caio_readv(ctx, fd, many, IOV_MAX + 1, 0, record_cb, &refused, NULL), -EINVAL,
+		 "caio_readv with iovcnt IOV_MAX + 1");
+	CHECK_EQ(caio_writev(ctx, fd, many, IOV_MAX + 1, 0, record_cb, &refused, NULL), -EINVAL,
+		 "caio_writev with iovcnt IOV_MAX + 1");
+	CHECK_EQ(caio_ctx_pending(ctx), 0, "caio_ctx_pending after refused submits");
+	CHECK_EQ(get_stats(ctx, &st), 0, "caio_ctx_stats");
+	CHECK_EQ(st.requests, 0, "stats.requests after only refused submits");
+
+	/* The limits themselves are fine: NULL with 0 bytes, IOV_MAX iovecs. */
+	CHECK_EQ(caio_read(ctx, fd, NULL, 0, 0, record_cb, &null0, NULL), 0,
+		 "caio_read of 0 bytes into NULL");
+	CHECK_EQ(complete(ctx, &null0), 0, "read of 0 bytes into NULL");
+	CHECK_EQ(caio_readv(ctx, fd, many, IOV_MAX, 0, record_cb, &maxv, NULL), 0,
+		 "caio_readv with iovcnt IOV_MAX");
+	CHECK_EQ(complete(ctx, &maxv), IOV_MAX, "readv of IOV_MAX one-byte iovecs");
+	CHECK_EQ(t_pattern_mismatch(buf, IOV_MAX, 7), -1, "first wrong byte of the IOV_MAX readv");
+	CHECK_EQ(wait_ns(ctx, 0, 0), 0, "caio_wait(0, 0) with nothing pending");
+	CHECK_EQ(refused.calls, 0, "callbacks of refused requests");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	free(many);
+}
+
+/* Every slot taken: each kind of submit says -EAGAIN at once. */
+static int check_all_refused(caio_ctx *ctx, int fd, struct result *refused)
+{
+	static struct statx stx;
+	char buf[16];
+
+	CHECK_EQ(caio_read(ctx, fd, buf, 16, 0, record_cb, refused, NULL), -EAGAIN,
+		 "caio_read with all slots taken");
+	CHECK_EQ(caio_write(ctx, fd, buf, 16, 0, record_cb, refused, NULL), -EAGAIN,
+		 "caio_write with all slots taken");
+	CHECK_EQ(caio_fsync(ctx, fd, record_cb, refused, NULL), -EAGAIN,
+		 "caio_fsync with all slots taken");
+	CHECK_EQ(caio_fallocate(ctx, fd, 0, 0, 4096, record_cb, refused, NULL), -EAGAIN,
+		 "caio_fallocate with all slots taken");
+	CHECK_EQ(caio_statx(ctx, AT_FDCWD, "/", 0, STATX_BASIC_STATS, &stx, record_cb,
+			    refused, NULL), -EAGAIN, "caio_statx with all slots taken");
+	return 0;
+out:
+	return -1;
+}
+
+static void case_eagain(void)
+{
+	enum { MAX = 8 };
+	struct result res[MAX], refused = { 0 }, again = { 0 };
+	char buf[MAX][64];
+	unsigned slots = 0, i;
+	caio_ctx *ctx = NULL;
+	int fd = -1, efd;
+
+	memset(res, 0, sizeof(res));
+	CHECK_EQ(ctx_new(&ctx, MAX, 0), 0, "caio_ctx_new(max_requests=%d)", MAX);
+	slots = caio_ctx_max_requests(ctx);
+	CHECK_EQ(slots, MAX, "caio_ctx_max_requests");
+	fd = open_tmp("eagain", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(setup_file(fd, 4096, 8), 0, "writing the file");
+	efd = caio_ctx_eventfd(ctx);
+	for (i = 0; i < slots; i++)
+		CHECK_EQ(caio_read(ctx, fd, buf[i], 64, 64 * i, record_cb, &res[i], NULL), 0,
+			 "caio_read #%u of %u", i, slots);
+	CHECK_EQ(caio_ctx_pending(ctx), slots, "caio_ctx_pending with all slots taken");
+	CHECK_EQ(check_all_refused(ctx, fd, &refused), 0, "refusals in flight");
+
+	/* Completed but not reaped still holds the slot. */
+	CHECK_EQ(caio_flush(ctx) < 0, 0, "caio_flush failed");
+	CHECK_EQ(t_poll_readable(efd, T_LOST_MS), 1, "eventfd readable after completions");
+	CHECK_EQ(check_all_refused(ctx, fd, &refused), 0, "refusals before reaping");
+	CHECK_EQ(wait_idle(ctx), 0, "waiting for the reads");
+	for (i = 0; i < slots; i++)
+		CHECK_EQ(res[i].res, 64, "read #%u result", i);
+	CHECK_EQ(refused.calls, 0, "callbacks of refused requests");
+	CHECK_EQ(caio_read(ctx, fd, buf[0], 64, 0, record_cb, &again, NULL), 0,
+		 "caio_read once slots are free again");
+	CHECK_EQ(complete(ctx, &again), 64, "read after the refusals");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void case_cancel_queued(void)
+{
+	struct result a = { 0 }, b = { 0 };
+	caio_req *ra = NULL, *rb = NULL;
+	struct caio_stats st;
+	char buf[2][64], expect[128];
+	caio_ctx *ctx = NULL;
+	int fd = -1;
+
+	CHECK_EQ(ctx_new(&ctx, 16, 16), 0, "caio_ctx_new");
+	fd = open_tmp("cancel", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(setup_file(fd, 4096, 9), 0, "writing the file");
+	CHECK_EQ(caio_read(ctx, fd, buf[0], 64, 0, record_cb, &a, &ra), 0, "caio_read A");
+	CHECK_EQ(caio_read(ctx, fd, buf[1], 64, 64, record_cb, &b, &rb), 0, "caio_read B");
+	CHECK(ra && rb && ra != rb, "reqp not filled in (A %p, B %p)", (void *)ra, (void *)rb);
+	CHECK_EQ(caio_req_op(ra), CAIO_OP_READ, "caio_req_op of a queued request");
+	CHECK_EQ(caio_cancel(ctx, ra), 0, "caio_cancel of a queued, unflushed request");
+	CHECK_EQ(a.calls, 0, "callbacks run by caio_cancel itself (must wait for a reap)");
+	CHECK_EQ(caio_flush(ctx), 1, "caio_flush after cancelling 1 of 2 queued");
+	CHECK_EQ(complete(ctx, &a), -ECANCELED, "result of the cancelled request");
+	CHECK_EQ(complete(ctx, &b), 64, "result of the request next to it");
+	t_pattern(expect, sizeof(expect), 9);
+	CHECK(memcmp(buf[1], expect + 64, 64) == 0, "the other read returned the wrong data");
+	CHECK_EQ(get_stats(ctx, &st), 0, "caio_ctx_stats");
+	CHECK_EQ(st.cancelled, 1, "stats.cancelled");
+	CHECK_EQ(st.completions, 2, "stats.completions");
+	CHECK_EQ(caio_ctx_pending(ctx), 0, "caio_ctx_pending");
+	/* Both are finished now: nothing to cancel. */
+	CHECK_EQ(caio_cancel(ctx, ra), -ENOENT, "caio_cancel of a cancelled, reaped request");
+	CHECK_EQ(caio_cancel(ctx, rb), -ENOENT, "caio_cancel of a finished request");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Cancel right after the flush: whatever the answer, the callback agrees. */
+static void case_cancel_flushed(void)
+{
+	struct result r = { 0 };
+	caio_req *req = NULL;
+	char buf[4096];
+	caio_ctx *ctx = NULL;
+	int fd = -1, ret;
+
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	fd = open_tmp("cancel-flushed", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(setup_file(fd, 4096, 10), 0, "writing the file");
+	CHECK_EQ(caio_read(ctx, fd, buf, 4096, 0, record_cb, &r, &req), 0, "caio_read");
+	CHECK_EQ(caio_flush(ctx), 1, "caio_flush");
+	ret = caio_cancel(ctx, req);
+	CHECK(ret == -EINPROGRESS || ret == -EALREADY || ret == -ENOENT ||
+	      (ret == 0 && backend == CAIO_BACKEND_THREAD),
+	      "caio_cancel of a flushed read returned %d (%s)", ret, t_errno_name(ret));
+	complete(ctx, &r);
+	CHECK_EQ(r.calls, 1, "callbacks of the flushed read");
+	if (ret == 0)
+		CHECK_EQ(r.res, -ECANCELED, "result after caio_cancel returned 0");
+	else if (ret == -EINPROGRESS)
+		CHECK(r.res == -ECANCELED || r.res == 4096,
+		      "result after -EINPROGRESS: expected -ECANCELED or 4096, got %lld",
+		      (long long)r.res);
+	else
+		CHECK_EQ(r.res, 4096, "result after caio_cancel returned %s", t_errno_name(ret));
+	CHECK_EQ(caio_cancel(ctx, req), -ENOENT, "caio_cancel after the callback ran");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Check a stuck request's callback against what caio_cancel answered. */
+static int check_cancel_outcome(struct stuck *s, int ret)
+{
+	if (ret == 0)
+		CHECK_EQ(s->r.res, -ECANCELED, "result after caio_cancel returned 0");
+	else if (ret == -EALREADY)
+		CHECK(stuck_result_ok(s, s->r.res),
+		      "result after -EALREADY: expected the real result, got %lld (%s)",
+		      (long long)s->r.res, t_errno_name(s->r.res));
+	else
+		CHECK(s->r.res == -ECANCELED || stuck_result_ok(s, s->r.res),
+		      "result after -EINPROGRESS: expected -ECANCELED or the real "
+		      "result, got %lld (%s)", (long long)s->r.res, t_errno_name(s->r.res));
+	return 0;
+out:
+	return -1;
+}
+
+/* A request that really waits in the kernel or a worker, then cancel. */
+static void case_cancel_inflight(void)
+{
+	struct caio_params p = { .threads = 1 };
+	struct stuck s1, s2;
+	struct caio_stats st;
+	caio_ctx *ctx = NULL;
+	int ret1 = 1, ret2 = 1;
+
+	stuck_init(&s1);
+	stuck_init(&s2);
+	if (!stuck_possible()) {
+		t_skip_case("sync runs each request inside the flush: none stays in flight");
+		return;
+	}
+	CHECK_EQ(ctx_new_params(&ctx, &p), 0, "caio_ctx_new(threads=1)");
+	CHECK_EQ(stuck_submit(ctx, &s1, "fifo1"), 0, "submitting a request that waits");
+	CHECK_EQ(stuck_submit(ctx, &s2, "fifo2"), 0, "submitting a second one");
+	CHECK_EQ(caio_flush(ctx), 2, "caio_flush");
+	ret1 = caio_cancel(ctx, s1.req);
+	ret2 = caio_cancel(ctx, s2.req);
+	if (backend == CAIO_BACKEND_URING) {
+		/* Poll-armed pipe reads: IORING_OP_ASYNC_CANCEL always stops them. */
+		CHECK_EQ(ret1, -EINPROGRESS, "caio_cancel of a pipe read in the kernel");
+		CHECK_EQ(ret2, -EINPROGRESS, "caio_cancel of a second pipe read");
+		CHECK_EQ(complete(ctx, &s1.r), -ECANCELED, "result of the cancelled pipe read");
+		CHECK_EQ(complete(ctx, &s2.r), -ECANCELED, "result of the second one");
+	} else {
+		CHECK(ret1 == 0 || ret1 == -EALREADY || ret1 == -EINPROGRESS,
+		      "caio_cancel of a pool request returned %d (%s)", ret1, t_errno_name(ret1));
+		CHECK(ret2 == 0 || ret2 == -EALREADY || ret2 == -EINPROGRESS,
+		      "caio_cancel of a pool request returned %d (%s)", ret2, t_errno_name(ret2));
+		/* One worker: at most one of the two can be running. */
+		if (backend == CAIO_BACKEND_THREAD)
+			CHECK(ret1 == 0 || ret2 == 0,
+			      "with threads=1 one of two blocked requests must still be waiting "
+			      "(cancel returned %s and %s)", t_errno_name(ret1), t_errno_name(ret2));
+		stuck_release(&s1);
+		stuck_release(&s2);
+		complete(ctx, &s1.r);
+		complete(ctx, &s2.r);
+	}
+	CHECK_EQ(s1.r.calls, 1, "callbacks of the first request");
+	CHECK_EQ(s2.r.calls, 1, "callbacks of the second request");
+	CHECK_EQ(check_cancel_outcome(&s1, ret1), 0, "first request");
+	CHECK_EQ(check_cancel_outcome(&s2, ret2), 0, "second request");
+	CHECK_EQ(get_stats(ctx, &st), 0, "caio_ctx_stats");
+	CHECK_EQ(st.cancelled, (s1.r.res == -ECANCELED) + (s2.r.res == -ECANCELED),
+		 "stats.cancelled");
+	CHECK_EQ(caio_cancel(ctx, s1.req), -ENOENT, "caio_cancel after the callback ran");
+out:
+	stuck_release(&s1);
+	stuck_release(&s2);
+	destroy(ctx);
+	stuck_cleanup(&s1);
+	stuck_cleanup(&s2);
+}
+
+/* Destroy with requests queued and in flight: every callback runs once. */
+static void case_destroy_inflight(void)
+{
+	enum { N = 100, BATCH = 64 };
+	struct result res[N];
+	char *buf = malloc(N * 4096), *back = malloc(4096);
+	caio_ctx *ctx = NULL;
+	int fd = -1, i;
+
+	memset(res, 0, sizeof(res));
+	CHECK_SYS(buf && back, "malloc");
+	t_pattern(buf, N * 4096, 11);
+	fd = open_tmp("destroy", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(ctx_new(&ctx, 256, BATCH), 0, "caio_ctx_new(batch=%d)", BATCH);
+	CHECK_EQ(submit_writes(ctx, fd, buf, N, res), 0, "submitting %d writes", N);
+	CHECK_EQ(caio_ctx_pending(ctx), N, "caio_ctx_pending");
+	destroy(ctx);
+	ctx = NULL;
+	for (i = 0; i < N; i++) {
+		CHECK_EQ(res[i].calls, 1, "callbacks of write #%d after destroy", i);
+		if (i >= BATCH) {
+			CHECK_EQ(res[i].res, -ECANCELED, "queued write #%d after destroy", i);
+			continue;
+		}
+		CHECK(res[i].res == 4096 || res[i].res == -ECANCELED,
+		      "flushed write #%d after destroy: expected 4096 or -ECANCELED, got %lld",
+		      i, (long long)res[i].res);
+		if (res[i].res != 4096)
+			continue;
+		CHECK_EQ(pread(fd, back, 4096, (off_t)i * 4096), 4096, "pread of block %d", i);
+		CHECK(memcmp(back, buf + (size_t)i * 4096, 4096) == 0,
+		      "block %d: callback said written, file differs", i);
+	}
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(back);
+}
+
+struct reaper {
+	caio_ctx *ctx;
+	struct result *res;
+	int n;
+	int err;
+	pthread_t self;
+};
+
+static void *reaper_main(void *arg)
+{
+	struct reaper *rp = arg;
+
+	rp->self = pthread_self();
+	rp->err = wait_idle(rp->ctx);
+	return NULL;
+}
+
+/* Completions never run callbacks on workers or inside submit/flush. */
+static void case_reap_thread(void)
+{
+	enum { N = 200 };
+	struct result res[N];
+	struct reaper rp = { 0 };
+	char *buf = malloc(N * 4096);
+	caio_ctx *ctx = NULL;
+	pthread_t tid;
+	int fd = -1, i, efd;
+
+	memset(res, 0, sizeof(res));
+	CHECK_SYS(buf, "malloc");
+	t_pattern(buf, N * 4096, 12);
+	fd = open_tmp("reap-thread", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(ctx_new(&ctx, 256, 0), 0, "caio_ctx_new");
+	efd = caio_ctx_eventfd(ctx);
+	CHECK(efd >= 0, "caio_ctx_eventfd returned %d", efd);
+	CHECK_EQ(submit_writes(ctx, fd, buf, N, res), 0, "submitting %d writes", N);
+	CHECK_EQ(caio_flush(ctx), N, "caio_flush");
+	/* Completions are ready now, yet nothing may have called back. */
+	CHECK_EQ(t_poll_readable(efd, T_LOST_MS), 1, "eventfd readable after the flush");
+	for (i = 0; i < N; i++)
+		CHECK_EQ(res[i].calls, 0, "callbacks of write #%d before any reap", i);
+
+	rp.ctx = ctx;
+	rp.res = res;
+	rp.n = N;
+	CHECK_SYS(pthread_create(&tid, NULL, reaper_main, &rp) == 0, "pthread_create");
+	pthread_join(tid, NULL);
+	CHECK_EQ(rp.err, 0, "the reaper thread's wait");
+	for (i = 0; i < N; i++) {
+		CHECK_EQ(res[i].calls, 1, "callbacks of write #%d", i);
+		CHECK_EQ(res[i].res, 4096, "write #%d result", i);
+		CHECK(pthread_equal(res[i].thread, rp.self),
+		      "callback of write #%d ran on another thread than the reaper", i);
+		CHECK(res[i].inside_reap, "callback of write #%d ran outside caio_wait", i);
+	}
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+}
+
+static void case_eventfd(void)
+{
+	enum { N = 3 };
+	struct result res[N];
+	char buf[N][512];
+	caio_ctx *ctx = NULL;
+	int fd = -1, efd = -1, i, round, done, n;
+	int64_t deadline;
+
+	memset(res, 0, sizeof(res));
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	fd = open_tmp("eventfd", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(setup_file(fd, 4096, 13), 0, "writing the file");
+	efd = caio_ctx_eventfd(ctx);
+	CHECK(efd >= 0, "caio_ctx_eventfd returned %d", efd);
+	CHECK_EQ(caio_ctx_eventfd(ctx), efd, "caio_ctx_eventfd a second time");
+	CHECK_EQ(t_poll_readable(efd, 0), 0, "eventfd readable with nothing submitted");
+
+	for (round = 0; round < 3; round++) {
+		memset(&res[0], 0, sizeof(res[0]));
+		CHECK_EQ(caio_read(ctx, fd, buf[0], 512, 512 * round, record_cb, &res[0], NULL),
+			 0, "caio_read (round %d)", round);
+		CHECK_EQ(t_poll_readable(efd, 0), 0, "eventfd readable before the flush (round %d)",
+			 round);
+		CHECK_EQ(caio_flush(ctx), 1, "caio_flush (round %d)", round);
+		CHECK_EQ(t_poll_readable(efd, T_LOST_MS), 1,
+			 "poll() woken by the completion (round %d)", round);
+		CHECK_EQ(res[0].calls, 0, "callbacks before caio_reap (round %d)", round);
+		CHECK_EQ(reap(ctx, 0), 1, "caio_reap after the eventfd fired (round %d)", round);
+		CHECK_EQ(res[0].res, 512, "read result (round %d)", round);
+		CHECK_EQ(t_poll_readable(efd, 0), 0, "eventfd still readable after caio_reap "
+			 "took everything (round %d)", round);
+	}
+
+	/* Reaping one at a time: the eventfd stays readable while any waits. */
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < N; i++)
+		CHECK_EQ(caio_read(ctx, fd, buf[i], 512, 512 * i, record_cb, &res[i], NULL), 0,
+			 "caio_read #%d", i);
+	CHECK_EQ(caio_flush(ctx), N, "caio_flush");
+	deadline = t_now_ms() + T_LOST_MS;
+	for (done = 0; done < N && t_now_ms() < deadline;) {
+		CHECK_EQ(t_poll_readable(efd, T_LOST_MS), 1,
+			 "eventfd readable with %d of %d completions not reaped", N - done, N);
+		n = reap(ctx, 1);
+		CHECK(n == 0 || n == 1, "caio_reap(max 1) returned %d", n);
+		done += n;
+	}
+	CHECK_EQ(done, N, "completions reaped one at a time");
+	CHECK_EQ(t_poll_readable(efd, 0), 0, "eventfd readable after everything was reaped");
+	for (i = 0; i < N; i++)
+		CHECK_EQ(res[i].res, 512, "read #%d result", i);
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void case_wait_timeout(void)
+{
+	struct stuck s;
+	caio_ctx *ctx = NULL;
+	int64_t start, elapsed;
+
+	stuck_init(&s);
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	start = t_now_ms();
+	CHECK_EQ(wait_ns(ctx, 1, 5000 * MS_NS), 0, "caio_wait(1, 5 s) with nothing pending");
+	CHECK(t_now_ms() - start < 2500, "caio_wait with nothing pending blocked %lld ms",
+	      (long long)(t_now_ms() - start));
+	CHECK_EQ(wait_ns(ctx, 0, 0), 0, "caio_wait(0, 0)");
+	if (!stuck_possible()) {
+		t_note("sync: nothing can stay in flight, only the empty waits were checked");
+		goto out;
+	}
+	CHECK_EQ(stuck_submit(ctx, &s, "fifo"), 0, "submitting a request that waits");
+	start = t_now_ms();
+	CHECK_EQ(wait_ns(ctx, 1, 100 * MS_NS), 0, "caio_wait(1, 100 ms) with nothing completing");
+	elapsed = t_now_ms() - start;
+	CHECK(elapsed >= 90 && elapsed < 5000,
+	      "caio_wait(1, 100 ms) returned after %lld ms", (long long)elapsed);
+	CHECK_EQ(s.r.calls, 0, "callbacks of the waiting request");
+	start = t_now_ms();
+	CHECK_EQ(wait_ns(ctx, 1, 0), 0, "caio_wait(1, 0) polls");
+	CHECK(t_now_ms() - start < 1000, "caio_wait(1, 0) blocked %lld ms",
+	      (long long)(t_now_ms() - start));
+	stuck_release(&s);
+	CHECK(stuck_result_ok(&s, complete(ctx, &s.r)),
+	      "result of the released request: %lld (%s)", (long long)s.r.res,
+	      t_errno_name(s.r.res));
+out:
+	stuck_release(&s);
+	destroy(ctx);
+	stuck_cleanup(&s);
+}
+
+/* Submit a metadata op, wait, and count it if it goes to the pool. */
+struct meta {
+	caio_ctx *ctx;
+	unsigned routed;	/* ops the backend does not run natively */
+};
+
+static int64_t meta_done(struct meta *m, int submit_ret, enum caio_op op, struct result *r)
+{
+	if (submit_ret < 0)
+		return submit_ret;
+	if (caio_ctx_op_native(m->ctx, op) == 0)
+		m->routed++;
+	return complete(m->ctx, r);
+}
+
+#define META(m, op, call, r) (memset((r), 0, sizeof(*(r))), meta_done((m), (call), (op), (r)))
+
+static void case_metadata(void)
+{
+	struct meta m = { 0 };
+	struct result r;
+	struct caio_stats before, after;
+	struct statx stx;
+	struct stat st;
+	char link[64];
+	caio_ctx *ctx = NULL;
+	int dirfd = -1, fd = -1;
+	ssize_t n;
+
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	m.ctx = ctx;
+	CHECK_EQ(get_stats(ctx, &before), 0, "caio_ctx_stats");
+	dirfd = open(t_path(""), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK_SYS(dirfd >= 0, "open of the temp dir");
+
+	CHECK_EQ(META(&m, CAIO_OP_MKDIRAT, caio_mkdirat(ctx, dirfd, "sub", 0750, record_cb, &r, NULL), &r),
+		 0, "mkdirat(sub)");
+	CHECK_EQ(r.op, CAIO_OP_MKDIRAT, "caio_req_op() in the mkdirat callback");
+	CHECK_EQ(META(&m, CAIO_OP_MKDIRAT, caio_mkdirat(ctx, dirfd, "sub", 0750, record_cb, &r, NULL), &r),
+		 -EEXIST, "mkdirat(sub) again");
+	CHECK_SYS(fstatat(dirfd, "sub", &st, 0) == 0, "fstatat(sub)");
+	CHECK(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0750,
+	      "sub: expected a directory with mode 0750, got 0%o", st.st_mode);
+
+	fd = (int)META(&m, CAIO_OP_OPENAT, caio_openat(ctx, dirfd, "sub/f",
+			 O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640, record_cb, &r, NULL), &r);
+	CHECK(fd >= 0, "openat(sub/f, O_CREAT|O_EXCL): expected an fd, got %d (%s)", fd,
+	      t_errno_name(fd));
+	CHECK_EQ(r.op, CAIO_OP_OPENAT, "caio_req_op() in the openat callback");
+	CHECK_EQ(pwrite(fd, "hello", 5, 0), 5, "pwrite to the fd openat returned");
+	CHECK_EQ(META(&m, CAIO_OP_OPENAT, caio_openat(ctx, dirfd, "sub/f", O_RDWR | O_CREAT | O_EXCL,
+						       0640, record_cb, &r, NULL), &r),
+		 -EEXIST, "openat(sub/f, O_CREAT|O_EXCL) again");
+	CHECK_EQ(META(&m, CAIO_OP_OPENAT, caio_openat(ctx, dirfd, "sub/none", O_RDONLY, 0,
+						       record_cb, &r, NULL), &r),
+		 -ENOENT, "openat(sub/none)");
+
+	memset(&stx, 0, sizeof(stx));
+	CHECK_EQ(META(&m, CAIO_OP_STATX, caio_statx(ctx, dirfd, "sub/f", 0, STATX_BASIC_STATS, &stx,
+						     record_cb, &r, NULL), &r),
+		 0, "statx(sub/f)");
+	CHECK(stx.stx_mask & STATX_SIZE, "statx did not fill in the size");
+	CHECK_EQ(stx.stx_size, 5, "statx size");
+	CHECK(S_ISREG(stx.stx_mode) && (stx.stx_mode & 07777) == 0640,
+	      "statx mode: expected a regular file 0640, got 0%o", stx.stx_mode);
+	CHECK_EQ(META(&m, CAIO_OP_STATX, caio_statx(ctx, dirfd, "sub/none", 0, STATX_BASIC_STATS,
+						     &stx, record_cb, &r, NULL), &r),
+		 -ENOENT, "statx(sub/none)");
+
+	CHECK_EQ(META(&m, CAIO_OP_FTRUNCATE, caio_ftruncate(ctx, fd, 12345, record_cb, &r, NULL), &r),
+		 0, "ftruncate(12345)");
+	CHECK_EQ(file_size(fd), 12345, "size after ftruncate");
+
+	CHECK_EQ(META(&m, CAIO_OP_SYMLINKAT, caio_symlinkat(ctx, "f", dirfd, "sub/l", record_cb, &r,
+							     NULL), &r),
+		 0, "symlinkat(f, sub/l)");
+	n = readlinkat(dirfd, "sub/l", link, sizeof(link) - 1);
+	CHECK(n == 1 && link[0] == 'f', "readlink(sub/l) did not give \"f\"");
+	CHECK_EQ(META(&m, CAIO_OP_LINKAT, caio_linkat(ctx, dirfd, "sub/f", dirfd, "sub/h", 0,
+						       record_cb, &r, NULL), &r),
+		 0, "linkat(sub/f, sub/h)");
+	CHECK_SYS(fstat(fd, &st) == 0, "fstat");
+	CHECK_EQ(st.st_nlink, 2, "link count after linkat");
+
+	CHECK_EQ(META(&m, CAIO_OP_RENAMEAT, caio_renameat(ctx, dirfd, "sub/h", dirfd, "sub/f",
+							   RENAME_NOREPLACE, record_cb, &r, NULL), &r),
+		 -EEXIST, "renameat(sub/h, sub/f, RENAME_NOREPLACE)");
+	CHECK_EQ(META(&m, CAIO_OP_RENAMEAT, caio_renameat(ctx, dirfd, "sub/h", dirfd, "sub/g",
+							   RENAME_NOREPLACE, record_cb, &r, NULL), &r),
+		 0, "renameat(sub/h, sub/g, RENAME_NOREPLACE)");
+	CHECK(faccessat(dirfd, "sub/h", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT,
+	      "sub/h still exists after the rename");
+	CHECK_SYS(faccessat(dirfd, "sub/g", F_OK, AT_SYMLINK_NOFOLLOW) == 0, "sub/g after the rename");
+
+	CHECK_EQ(META(&m, CAIO_OP_UNLINKAT, caio_unlinkat(ctx, dirfd, "sub", AT_REMOVEDIR, record_cb,
+							   &r, NULL), &r),
+		 -ENOTEMPTY, "unlinkat(sub, AT_REMOVEDIR) of a full directory");
+	CHECK_EQ(META(&m, CAIO_OP_UNLINKAT, caio_unlinkat(ctx, dirfd, "sub/g", 0, record_cb, &r,
+							   NULL), &r),
+		 0, "unlinkat(sub/g)");
+	CHECK_EQ(META(&m, CAIO_OP_UNLINKAT, caio_unlinkat(ctx, dirfd, "sub/g", 0, record_cb, &r,
+							   NULL), &r),
+		 -ENOENT, "unlinkat(sub/g) again");
+
+	CHECK_EQ(META(&m, CAIO_OP_CLOSE, caio_close(ctx, fd, record_cb, &r, NULL), &r), 0, "close(fd)");
+	CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF, "fd %d still open after caio_close", fd);
+	fd = -1;
+
+	CHECK_EQ(get_stats(ctx, &after), 0, "caio_ctx_stats");
+	if (kernel_backend())
+		CHECK_EQ(after.fallback_requests - before.fallback_requests, m.routed,
+			 "stats.fallback_requests: ops with caio_ctx_op_native() == 0");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	if (dirfd >= 0)
+		close(dirfd);
+}
+
+static void case_odirect(void)
+{
+	enum { N = 16, BLOCK = 4096 };
+	struct result w = { 0 }, res[N];
+	char *wbuf = NULL, *rbuf = NULL;
+	caio_ctx *ctx = NULL;
+	int fd = -1, i;
+
+	memset(res, 0, sizeof(res));
+	fd = open_tmp("odirect", O_RDWR | O_TRUNC | O_DIRECT);
+	if (fd < 0 && errno == EINVAL) {
+		t_skip_case("O_DIRECT is not supported on %s", t_path(""));
+		return;
+	}
+	CHECK_SYS(fd >= 0, "open(O_DIRECT)");
+	CHECK_SYS(posix_memalign((void **)&wbuf, BLOCK, N * BLOCK) == 0, "posix_memalign");
+	CHECK_SYS(posix_memalign((void **)&rbuf, BLOCK, N * BLOCK) == 0, "posix_memalign");
+	t_pattern(wbuf, N * BLOCK, 14);
+	memset(rbuf, 0, N * BLOCK);
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+
+	CHECK_EQ(caio_write(ctx, fd, wbuf, N * BLOCK, 0, record_cb, &w, NULL), 0,
+		 "caio_write O_DIRECT");
+	CHECK_EQ(complete(ctx, &w), N * BLOCK, "O_DIRECT write result");
+	for (i = 0; i < N; i++)
+		CHECK_EQ(caio_read(ctx, fd, rbuf + i * BLOCK, BLOCK, (int64_t)i * BLOCK,
+				   record_cb, &res[i], NULL), 0, "caio_read O_DIRECT #%d", i);
+	CHECK_EQ(wait_idle(ctx), 0, "waiting for the O_DIRECT reads");
+	for (i = 0; i < N; i++)
+		CHECK_EQ(res[i].res, BLOCK, "O_DIRECT read #%d result", i);
+	CHECK(memcmp(wbuf, rbuf, N * BLOCK) == 0, "O_DIRECT data read back differs");
+	memset(&w, 0, sizeof(w));
+	CHECK_EQ(caio_read(ctx, fd, rbuf, 2 * BLOCK, (N - 1) * BLOCK, record_cb, &w, NULL), 0,
+		 "caio_read O_DIRECT across EOF");
+	CHECK_EQ(complete(ctx, &w), BLOCK, "O_DIRECT read across EOF (short)");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	free(wbuf);
+	free(rbuf);
+}
+
+/* 1 native, 0 through the pool, -1 either (decided by the backend). */
+static int expected_native(enum caio_op op)
+{
+	switch (backend) {
+	case CAIO_BACKEND_LINUX:
+		/* AIO has read/write/fsync/fdsync (4.18+); nothing else. */
+		return op <= CAIO_OP_FDSYNC ? 1 : 0;
+	case CAIO_BACKEND_URING:
+		/* All present since 5.6: read..fallocate, openat, close, statx. */
+		return op <= CAIO_OP_STATX ? 1 : -1;
+	default:
+		/* The thread and sync backends run every op themselves. */
+		return 1;
+	}
+}
+
+static void case_op_native(void)
+{
+	caio_ctx *ctx = NULL;
+	int op, got, want;
+
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	for (op = 0; op < CAIO_OP_COUNT; op++) {
+		got = caio_ctx_op_native(ctx, op);
+		want = expected_native(op);
+		CHECK(got == 0 || got == 1, "caio_ctx_op_native(%s) = %d", caio_op_name(op), got);
+		if (want >= 0)
+			CHECK_EQ(got, want, "caio_ctx_op_native(%s)", caio_op_name(op));
+	}
+	CHECK_EQ(caio_ctx_op_native(ctx, CAIO_OP_COUNT), -EINVAL, "caio_ctx_op_native(unknown op)");
+	CHECK_EQ(caio_ctx_op_native(ctx, (enum caio_op)-1), -EINVAL, "caio_ctx_op_native(-1)");
+out:
+	destroy(ctx);
+}
+
+/* Each write's callback submits and flushes the next one. */
+struct chain {
+	caio_ctx *ctx;
+	int fd;
+	int next;
+	int total;
+	int done;
+	int errors;
+	char *buf;
+	struct result tail;	/* submitted and cancelled from inside a callback */
+	int tail_cancel;
+};
+
+static void chain_cb(caio_req *req, int64_t res, void *data)
+{
+	struct chain *c = data;
+	int i = c->next, err;
+	caio_req *tail = NULL;
+
+	if (!reaping || res != 4096)
+		c->errors++;
+	c->done++;
+	if (c->next >= c->total) {
+		/* The last link queues one more request and cancels it. */
+		err = caio_read(c->ctx, c->fd, c->buf, 1, 0, record_cb, &c->tail, &tail);
+		c->tail_cancel = err < 0 ? err : caio_cancel(c->ctx, tail);
+		return;
+	}
+	c->next++;
+	err = caio_write(c->ctx, c->fd, c->buf + (size_t)i * 4096, 4096, (int64_t)i * 4096,
+			 chain_cb, c, NULL);
+	if (err < 0 || caio_flush(c->ctx) != 1)
+		c->errors++;
+}
+
+static void case_callback_submit(void)
+{
+	enum { N = 100 };
+	struct chain c = { 0 };
+	char *back = malloc(N * 4096);
+	caio_ctx *ctx = NULL;
+	int fd = -1;
+
+	c.buf = malloc(N * 4096);
+	CHECK_SYS(c.buf && back, "malloc");
+	t_pattern(c.buf, N * 4096, 15);
+	fd = open_tmp("chain", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(ctx_new(&ctx, 4, 0), 0, "caio_ctx_new(max_requests=4)");
+	c.ctx = ctx;
+	c.fd = fd;
+	c.total = N;
+	c.next = 1;
+	CHECK_EQ(caio_write(ctx, fd, c.buf, 4096, 0, chain_cb, &c, NULL), 0, "first write");
+	CHECK_EQ(wait_for(ctx, &c.done, N), 0, "waiting for the chain of %d", N);
+	CHECK_EQ(c.errors, 0, "failed links (bad result, submit or flush inside a callback)");
+	CHECK_EQ(c.tail_cancel, 0, "caio_cancel from a callback of a request it queued");
+	CHECK_EQ(complete(ctx, &c.tail), -ECANCELED, "result of that request");
+	CHECK_EQ(pread(fd, back, N * 4096, 0), N * 4096, "pread of the file");
+	CHECK(memcmp(back, c.buf, N * 4096) == 0, "the chained writes wrote the wrong data");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	free(c.buf);
+	free(back);
+}
+
+/* In the child: every call on the inherited context is refused. */
+static int fork_child(caio_ctx *ctx, int fd, struct stuck *s)
+{
+	struct result r = { 0 };
+	char buf[16];
+
+	alarm(20);
+	CHECK_EQ(caio_read(ctx, fd, buf, sizeof(buf), 0, record_cb, &r, NULL), -EBADFD,
+		 "child: caio_read on an inherited context");
+	CHECK_EQ(caio_fsync(ctx, fd, record_cb, &r, NULL), -EBADFD,
+		 "child: caio_fsync on an inherited context");
+	CHECK_EQ(caio_flush(ctx), -EBADFD, "child: caio_flush");
+	CHECK_EQ(reap(ctx, 0), -EBADFD, "child: caio_reap");
+	CHECK_EQ(wait_ns(ctx, 1, 0), -EBADFD, "child: caio_wait");
+	if (s->req)
+		CHECK_EQ(caio_cancel(ctx, s->req), -EBADFD, "child: caio_cancel");
+	destroy(ctx);
+	CHECK_EQ(r.calls + s->r.calls, 0, "child: callbacks run in the child");
+	return 0;
+out:
+	return 1;
+}
+
+static void case_fork(void)
+{
+	struct result before = { 0 }, after = { 0 };
+	struct stuck s;
+	char buf[4096];
+	caio_ctx *ctx = NULL;
+	int fd = -1, status;
+	pid_t pid;
+
+	stuck_init(&s);
+	memset(buf, 'f', sizeof(buf));
+	fd = open_tmp("fork", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	CHECK_EQ(caio_write(ctx, fd, buf, sizeof(buf), 0, record_cb, &before, NULL), 0, "caio_write");
+	CHECK_EQ(complete(ctx, &before), sizeof(buf), "write before fork");
+	if (stuck_possible()) {
+		CHECK_EQ(stuck_submit(ctx, &s, "fifo"), 0, "submitting a request that waits");
+		CHECK_EQ(caio_flush(ctx), 1, "caio_flush");
+	}
+	fflush(NULL);
+	pid = fork();
+	CHECK_SYS(pid >= 0, "fork");
+	if (pid == 0)
+		_exit(fork_child(ctx, fd, &s));
+	CHECK_SYS(waitpid(pid, &status, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "child failed (status 0x%x; 99 = hung in destroy)", status);
+
+	/* The parent's context is untouched by the child. */
+	if (s.req) {
+		stuck_release(&s);
+		CHECK(stuck_result_ok(&s, complete(ctx, &s.r)),
+		      "parent: result of the request in flight across fork: %lld (%s)",
+		      (long long)s.r.res, t_errno_name(s.r.res));
+	}
+	CHECK_EQ(caio_write(ctx, fd, buf, sizeof(buf), 4096, record_cb, &after, NULL), 0,
+		 "parent: caio_write after fork");
+	CHECK_EQ(complete(ctx, &after), sizeof(buf), "parent: write after fork");
+out:
+	stuck_release(&s);
+	destroy(ctx);
+	stuck_cleanup(&s);
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * Transfers beyond CAIO_MAX_RW_COUNT complete short, like pwrite(2).
+ * /dev/null accepts the write without touching the buffer, so a reserved
+ * but never faulted-in mapping costs no memory.  5 GiB also catches a
+ * length squeezed into 32 bits (io_uring's sqe->len).
+ */
+static void case_huge(void)
+{
+	const size_t over = (size_t)CAIO_MAX_RW_COUNT + 8192;
+	const size_t five = (size_t)5 << 30;
+	struct result w1 = { 0 }, w5 = { 0 }, wv = { 0 }, r = { 0 };
+	struct iovec iov[2];
+	void *map = MAP_FAILED;
+	caio_ctx *ctx = NULL;
+	int null = -1, fd = -1;
+
+	if (sizeof(size_t) < 8) {
+		t_skip_case("needs a 64-bit address space");
+		return;
+	}
+	map = mmap(NULL, five, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (map == MAP_FAILED) {
+		t_skip_case("cannot reserve 5 GiB of address space: %s", t_errno_name(errno));
+		return;
+	}
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	CHECK_SYS(null >= 0, "open /dev/null");
+	fd = open_tmp("huge", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(setup_file(fd, 4096, 16), 0, "writing the file");
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+
+	CHECK_EQ(caio_write(ctx, null, map, over, 0, record_cb, &w1, NULL), 0,
+		 "caio_write of MAX_RW_COUNT + 8 KiB");
+	CHECK_EQ(caio_write(ctx, null, map, five, 0, record_cb, &w5, NULL), 0,
+		 "caio_write of 5 GiB");
+	iov[0] = (struct iovec){ map, (size_t)3 << 29 };
+	iov[1] = (struct iovec){ (char *)map + ((size_t)3 << 29), (size_t)3 << 29 };
+	CHECK_EQ(caio_writev(ctx, null, iov, 2, 0, record_cb, &wv, NULL), 0,
+		 "caio_writev of 2 x 1.5 GiB");
+	CHECK_EQ(caio_read(ctx, fd, map, five, 0, record_cb, &r, NULL), 0,
+		 "caio_read of 5 GiB from a 4 KiB file");
+	CHECK_EQ(complete(ctx, &w1), CAIO_MAX_RW_COUNT, "write of MAX_RW_COUNT + 8 KiB");
+	CHECK_EQ(complete(ctx, &w5), CAIO_MAX_RW_COUNT, "write of 5 GiB");
+	CHECK_EQ(complete(ctx, &wv), CAIO_MAX_RW_COUNT, "writev of 3 GiB");
+	CHECK_EQ(complete(ctx, &r), 4096, "read of 5 GiB from a 4 KiB file");
+	CHECK_EQ(t_pattern_mismatch(map, 4096, 16), -1, "first wrong byte of the huge read");
+out:
+	destroy(ctx);
+	if (null >= 0)
+		close(null);
+	if (fd >= 0)
+		close(fd);
+	if (map != MAP_FAILED)
+		munmap(map, five);
+}
+
+/* CAIO_CTX_SQPOLL: a kernel thread submits for io_uring; ignored elsewhere. */
+static void case_sqpoll(void)
+{
+	struct caio_params p = { .flags = CAIO_CTX_SQPOLL, .sqpoll_idle_ms = 10 };
+	struct result w = { 0 }, r = { 0 };
+	char wbuf[4096], rbuf[4096];
+	caio_ctx *ctx = NULL;
+	int fd = -1, err;
+
+	err = ctx_new_params(&ctx, &p);
+	if (err == -EPERM && backend == CAIO_BACKEND_URING) {
+		t_skip_case("SQPOLL needs a privilege this process lacks");
+		return;
+	}
+	CHECK_EQ(err, 0, "caio_ctx_new(CAIO_CTX_SQPOLL)");
+	fd = open_tmp("sqpoll", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	t_pattern(wbuf, sizeof(wbuf), 17);
+	CHECK_EQ(caio_write(ctx, fd, wbuf, sizeof(wbuf), 0, record_cb, &w, NULL), 0, "caio_write");
+	CHECK_EQ(complete(ctx, &w), sizeof(wbuf), "write result with SQPOLL");
+	CHECK_EQ(caio_read(ctx, fd, rbuf, sizeof(rbuf), 0, record_cb, &r, NULL), 0, "caio_read");
+	CHECK_EQ(complete(ctx, &r), sizeof(rbuf), "read result with SQPOLL");
+	CHECK(memcmp(wbuf, rbuf, sizeof(rbuf)) == 0, "data read back with SQPOLL differs");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} cases[] = {
+	{ "roundtrip", case_roundtrip },
+	{ "eof", case_eof },
+	{ "vectored", case_vectored },
+	{ "many", case_many },
+	{ "fsync", case_fsync },
+	{ "fallocate", case_fallocate },
+	{ "batch", case_batch },
+	{ "bad-fd", case_bad_fd },
+	{ "bad-args", case_bad_args },
+	{ "eagain", case_eagain },
+	{ "cancel-queued", case_cancel_queued },
+	{ "cancel-flushed", case_cancel_flushed },
+	{ "cancel-inflight", case_cancel_inflight },
+	{ "destroy-inflight", case_destroy_inflight },
+	{ "reap-thread", case_reap_thread },
+	{ "eventfd", case_eventfd },
+	{ "wait-timeout", case_wait_timeout },
+	{ "metadata", case_metadata },
+	{ "odirect", case_odirect },
+	{ "op-native", case_op_native },
+	{ "callback-submit", case_callback_submit },
+	{ "fork", case_fork },
+	{ "huge", case_huge },
+	{ "sqpoll", case_sqpoll },
+};
+
+static void run_case(unsigned i)
+{
+	int stray = stray_callbacks, repeated = repeated_callbacks;
+
+	t_begin(cases[i].name);
+	cases[i].run();
+	/* Invariants every case must keep. */
+	if (stray_callbacks != stray)
+		t_fail(__FILE__, __LINE__, "%d callbacks ran outside caio_reap/caio_wait/"
+		       "caio_ctx_destroy", stray_callbacks - stray);
+	if (repeated_callbacks != repeated)
+		t_fail(__FILE__, __LINE__, "%d callbacks ran more than once for one request",
+		       repeated_callbacks - repeated);
+	t_end();
+}
+
+static bool built_with_sanitizers(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	return true;
+#endif
+#endif
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	char reason[256] = "";
+	unsigned i;
+	int b, err;
+
+	if (argc > 1 && strcmp(argv[1], "--sanitized") == 0)
+		return built_with_sanitizers() ? 0 : 1;
+	backend_name = argc > 1 ? argv[1] : getenv("CAIO_TEST_BACKEND");
+	if (!backend_name) {
+		fprintf(stderr, "usage: %s BACKEND [CASE]  (or CAIO_TEST_BACKEND=...)\n", argv[0]);
+		return T_EXIT_HARD;
+	}
+	t_init("conformance", backend_name, 120);
+	if (argc > 2)
+		t_set_filter(argv[2]);
+	b = caio_backend_from_name(backend_name);
+	if (b < 0)
+		t_hard_error("'%s' is not a backend name", backend_name);
+	backend = b;
+	err = caio_probe(backend, reason, sizeof(reason));
+	if (err < 0) {
+		printf("SKIP: backend %s is unavailable: %s (%s)\n", backend_name,
+		       reason[0] ? reason : "no reason given", t_errno_name(err));
+		return T_EXIT_SKIP;
+	}
+	umask(022);
+	t_tmpdir_create();
+	printf("libcaio %s, backend %s, temp dir %s\n", caio_version(), backend_name, t_path(""));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (t_case_selected(cases[i].name))
+			run_case(i);
+	t_tmpdir_remove();
+	return t_summary();
+}
