@@ -1,0 +1,511 @@
+/* backend-aio.c - the Linux AIO backend: libaio's io_submit/io_getevents behind one ops table. */
+#include "config.h"
+
+/*
+ * Linux AIO is only truly asynchronous for files opened with O_DIRECT.  A
+ * buffered read or write runs to completion inside io_submit() (it copies
+ * through the page cache and blocks there on a cache miss or on writeback
+ * throttling), so its completion is already in the ring when io_submit
+ * returns.  fsync and fdsync exist since Linux 4.18 and run on a kernel
+ * workqueue.  Nothing else has an AIO command: native_ops leaves fallocate
+ * and the metadata calls out and the core runs them in its thread pool.
+ *
+ * Every iocb carries IOCB_FLAG_RESFD, so the kernel bumps the context's
+ * eventfd once per completion: event loops and the core's mixed waits
+ * (kernel requests next to pool requests) poll that one descriptor.
+ *
+ * Completions are read straight out of the kernel's completion ring in
+ * user space when its header is the one this code knows (libaio's
+ * io_getevents already peeks at the same header; fio calls the idea
+ * userspace_reap), and with io_getevents otherwise or when it must block.
+ * A page-cached request therefore costs one io_submit and nothing else.
+ * Events fetched by the wait inside submit() are kept in events[] until
+ * reap() runs their callbacks: callbacks only run from reap.
+ */
+
+#include <errno.h>
+#include <libaio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The header of the kernel's completion ring (fs/aio.c), mapped at the
+ * address io_setup() returns as the io_context_t. */
+struct aio_ring {
+	unsigned id;
+	unsigned nr;			/* events the ring holds */
+	unsigned head;			/* next event to consume: the consumer moves it */
+	unsigned tail;			/* next event the kernel fills */
+	unsigned magic;
+	unsigned compat_features;
+	unsigned incompat_features;
+	unsigned header_length;		/* sizeof(struct aio_ring) */
+	struct io_event io_events[];
+};
+
+#define AIO_RING_MAGIC			0xa10a10a1u
+#define AIO_RING_INCOMPAT_FEATURES	0u
+
+#define AIO_NATIVE_OPS	(CAIO_OP_BIT(CAIO_OP_READ) | CAIO_OP_BIT(CAIO_OP_WRITE) | \
+			 CAIO_OP_BIT(CAIO_OP_READV) | CAIO_OP_BIT(CAIO_OP_WRITEV) | \
+			 CAIO_OP_BIT(CAIO_OP_FSYNC) | CAIO_OP_BIT(CAIO_OP_FDSYNC))
+
+struct aio_backend {
+	io_context_t io;
+	struct aio_ring *ring;		/* NULL: unknown layout, always io_getevents */
+	struct iocb *iocbs;		/* one per request slot, by req->index */
+	struct iocb **batch;		/* the array handed to io_submit */
+	struct io_event *events;	/* fetched, callbacks not run: [head, head + count) */
+	unsigned head, count;
+	unsigned size;			/* ctx->max_requests */
+};
+
+/* Set once the fdsync probe passed: the kernel does not change under us. */
+static int fdsync_probe_passed;
+
+/* ---- setup ---- */
+
+static int aio_check_kernel(char *reason, size_t len)
+{
+	struct utsname u;
+	unsigned major, minor;
+
+	/* An unreadable version leaves the decision to the fdsync probe. */
+	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return 0;
+	if (major > 4 || (major == 4 && minor >= 18))
+		return 0;
+	snprintf(reason, len, "Linux AIO needs kernel >= 4.18 for fsync/fdsync (this is %u.%u)",
+		 major, minor);
+	return -ENOSYS;
+}
+
+static unsigned long aio_read_sysctl(const char *path)
+{
+	unsigned long value = 0;
+	FILE *f = fopen(path, "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &value) != 1)
+			value = 0;
+		fclose(f);
+	}
+	return value;
+}
+
+static void aio_setup_reason(int err, unsigned nr, char *reason, size_t len)
+{
+	switch (err) {
+	case EAGAIN:
+		snprintf(reason, len, "io_setup(%u): EAGAIN (system-wide AIO event limit: "
+			 "/proc/sys/fs/aio-nr is %lu of /proc/sys/fs/aio-max-nr %lu; "
+			 "raise fs.aio-max-nr or lower max_requests)", nr,
+			 aio_read_sysctl("/proc/sys/fs/aio-nr"),
+			 aio_read_sysctl("/proc/sys/fs/aio-max-nr"));
+		break;
+	case ENOSYS:
+		snprintf(reason, len, "io_setup: ENOSYS (kernel built without AIO or blocked by seccomp)");
+		break;
+	default:
+		snprintf(reason, len, "io_setup(%u): %s", nr, caio__errno_name(err));
+	}
+}
+
+/* The result of one fdsync submitted and waited for, or a negative errno. */
+static int aio_fdsync_once(io_context_t io, int fd, char *reason, size_t len)
+{
+	struct timespec limit = { .tv_sec = 5 };
+	struct iocb cb, *cbs[1] = { &cb };
+	struct io_event ev;
+	int ret;
+
+	io_prep_fdsync(&cb, fd);
+	ret = io_submit(io, 1, cbs);
+	if (ret != 1) {
+		snprintf(reason, len, "io_submit(IOCB_CMD_FDSYNC): %s%s",
+			 caio__errno_name(-ret),
+			 ret == -EINVAL ? " (this kernel has no AIO fsync/fdsync)" : "");
+		return ret < 0 ? ret : -EIO;
+	}
+	/* io_destroy() waits for the iocb if this gives up, so cb stays valid. */
+	ret = io_getevents(io, 1, 1, &ev, &limit);
+	if (ret != 1) {
+		snprintf(reason, len, "io_getevents after IOCB_CMD_FDSYNC: %s",
+			 ret ? caio__errno_name(-ret) : "no completion within 5 s");
+		return ret < 0 ? ret : -ETIMEDOUT;
+	}
+	if ((long)ev.res < 0) {
+		snprintf(reason, len, "IOCB_CMD_FDSYNC on a memfd completed with %s",
+			 caio__errno_name((int)-(long)ev.res));
+		return (int)(long)ev.res;
+	}
+	return 0;
+}
+
+/* Kernels are known to lie about their version (distribution backports), so
+ * run one real fdsync on a memfd, whose fsync does nothing. */
+static int aio_probe_fdsync(io_context_t io, char *reason, size_t len)
+{
+	int fd, err;
+
+	if (__atomic_load_n(&fdsync_probe_passed, __ATOMIC_RELAXED))
+		return 0;
+	fd = memfd_create("caio-aio-probe", MFD_CLOEXEC);
+	if (fd < 0)
+		return 0;	/* no memfd (seccomp?): the version check has to do */
+	err = aio_fdsync_once(io, fd, reason, len);
+	close(fd);
+	if (!err)
+		__atomic_store_n(&fdsync_probe_passed, 1, __ATOMIC_RELAXED);
+	return err;
+}
+
+/* The ring is read in user space only if it looks exactly like the layout
+ * above.  libaio's io_getevents dereferences the same header, so the
+ * io_context_t is known to be a mapped address wherever libaio works. */
+static struct aio_ring *aio_ring_usable(io_context_t io)
+{
+	struct aio_ring *ring = (struct aio_ring *)io;
+
+	if (ring->magic != AIO_RING_MAGIC ||
+	    ring->incompat_features != AIO_RING_INCOMPAT_FEATURES ||
+	    ring->header_length != sizeof(*ring) || !ring->nr)
+		return NULL;
+	return ring;
+}
+
+static void aio_free(struct aio_backend *ab)
+{
+	free(ab->events);
+	free(ab->batch);
+	free(ab->iocbs);
+	free(ab);
+}
+
+static struct aio_backend *aio_alloc(unsigned size)
+{
+	struct aio_backend *ab = calloc(1, sizeof(*ab));
+
+	if (!ab)
+		return NULL;
+	ab->size = size;
+	ab->iocbs = calloc(size, sizeof(*ab->iocbs));
+	ab->batch = calloc(size, sizeof(*ab->batch));
+	ab->events = calloc(size, sizeof(*ab->events));
+	if (!ab->iocbs || !ab->batch || !ab->events) {
+		aio_free(ab);
+		return NULL;
+	}
+	return ab;
+}
+
+static int aio_init(caio_ctx *ctx, char *reason, size_t len)
+{
+	struct aio_backend *ab;
+	int err;
+
+	err = aio_check_kernel(reason, len);
+	if (err)
+		return err;
+	ab = aio_alloc(ctx->max_requests);
+	if (!ab) {
+		snprintf(reason, len, "out of memory");
+		return -ENOMEM;
+	}
+	err = io_setup(ctx->max_requests, &ab->io);
+	if (err < 0) {
+		aio_setup_reason(-err, ctx->max_requests, reason, len);
+		goto fail_free;
+	}
+	err = aio_probe_fdsync(ab->io, reason, len);
+	if (err)
+		goto fail_destroy;
+	ab->ring = aio_ring_usable(ab->io);
+	ctx->backend_data = ab;
+	ctx->native_ops = AIO_NATIVE_OPS;
+	return 0;
+
+fail_destroy:
+	io_destroy(ab->io);
+fail_free:
+	aio_free(ab);
+	return err;
+}
+
+/* ---- completions ---- */
+
+/* Move ready events from the ring to events[] without a system call. */
+static unsigned aio_ring_fetch(struct aio_backend *ab, unsigned max)
+{
+	struct aio_ring *ring = ab->ring;
+	struct io_event *out = ab->events + ab->head + ab->count;
+	unsigned head = ring->head, nr = ring->nr, n = 0;
+	/* Pairs with the kernel's barrier between writing an event and the tail. */
+	unsigned tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+
+	if (head >= nr || tail >= nr)
+		return 0;
+	while (head != tail && n < max) {
+		out[n++] = ring->io_events[head];
+		if (++head == nr)
+			head = 0;
+	}
+	/* The kernel may refill the slots once head has moved past them. */
+	__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
+	ab->count += n;
+	return n;
+}
+
+/* Make room after the buffered events: fetches append at head + count. */
+static void aio_compact(struct aio_backend *ab)
+{
+	if (ab->head && ab->count)
+		memmove(ab->events, ab->events + ab->head, ab->count * sizeof(*ab->events));
+	ab->head = 0;
+}
+
+/*
+ * Move completions from the kernel into events[]: everything that is ready,
+ * and when min_nr > 0 block (up to ts, NULL: no limit) until at least that
+ * many arrived.  Returns the number fetched, or a negative errno (-EINTR
+ * from a signal) when none was.
+ */
+static int aio_fetch(caio_ctx *ctx, struct aio_backend *ab, unsigned min_nr,
+		     const struct timespec *ts)
+{
+	unsigned in_kernel = ctx->kernel_inflight - ab->count;
+	struct timespec timeout = { 0 };
+	unsigned got = 0;
+	int ret;
+
+	if (!in_kernel)
+		return 0;
+	if (min_nr > in_kernel)
+		min_nr = in_kernel;	/* never wait for what cannot come */
+	aio_compact(ab);
+	if (ab->ring) {
+		got = aio_ring_fetch(ab, in_kernel);
+		if (got >= min_nr)
+			return got;
+	}
+	if (min_nr && ts)
+		timeout = *ts;
+	ret = io_getevents(ab->io, min_nr - got, in_kernel - got,
+			   ab->events + ab->count, min_nr && !ts ? NULL : &timeout);
+	if (ret < 0)
+		return got ? (int)got : ret;
+	ab->count += ret;
+	return got + ret;
+}
+
+/* Run up to max buffered completions; returns how many ran. */
+static unsigned aio_run_events(caio_ctx *ctx, struct aio_backend *ab, unsigned max)
+{
+	unsigned n = 0;
+
+	while (n < max && ab->count) {
+		/* Copy first: the callback may submit, which must find the
+		 * buffer consistent. */
+		struct io_event ev = ab->events[ab->head++];
+
+		ab->count--;
+		ctx->kernel_inflight--;
+		/* res is an unsigned long carrying a negative errno */
+		caio__complete(ctx, ev.data, (int64_t)(long)ev.res);
+		n++;
+	}
+	return n;
+}
+
+static int aio_reap(caio_ctx *ctx, unsigned max)
+{
+	struct aio_backend *ab = ctx->backend_data;
+	unsigned ran = aio_run_events(ctx, ab, max);
+
+	/* One fetch per call: completions of requests that callbacks submit
+	 * wait for the next reap instead of extending this one forever. */
+	if (ran < max) {
+		aio_fetch(ctx, ab, 0, NULL);
+		ran += aio_run_events(ctx, ab, max - ran);
+	}
+	/* The core drained the eventfd before calling us; keep it readable
+	 * while fetched completions wait for another reap. */
+	if (ab->count && ctx->efd_watched)
+		caio__signal(ctx);
+	return ran;
+}
+
+/* ---- submission ---- */
+
+static size_t aio_clamp(size_t len)
+{
+	return len < CAIO_MAX_RW_COUNT ? len : CAIO_MAX_RW_COUNT;
+}
+
+static struct iocb *aio_prepare(struct aio_backend *ab, int efd, caio_req *req)
+{
+	struct iocb *cb = &ab->iocbs[req->index];
+
+	switch (req->op) {
+	case CAIO_OP_READ:
+		io_prep_pread(cb, req->fd, req->u.rw.buf, aio_clamp(req->u.rw.len), req->offset);
+		break;
+	case CAIO_OP_WRITE:
+		io_prep_pwrite(cb, req->fd, req->u.rw.buf, aio_clamp(req->u.rw.len), req->offset);
+		break;
+	case CAIO_OP_READV:
+		io_prep_preadv(cb, req->fd, req->u.vec.iov, req->u.vec.cnt, req->offset);
+		break;
+	case CAIO_OP_WRITEV:
+		io_prep_pwritev(cb, req->fd, req->u.vec.iov, req->u.vec.cnt, req->offset);
+		break;
+	case CAIO_OP_FSYNC:
+		io_prep_fsync(cb, req->fd);
+		break;
+	case CAIO_OP_FDSYNC:
+		io_prep_fdsync(cb, req->fd);
+		break;
+	default:
+		/* The core routes every other op to its pool.  Should one slip
+		 * through, the kernel refuses IO_CMD_NOOP with EINVAL and the
+		 * request finishes with that error. */
+		memset(cb, 0, sizeof(*cb));
+		cb->aio_fildes = req->fd;
+		cb->aio_lio_opcode = IO_CMD_NOOP;
+	}
+	cb->data = req;
+	io_set_eventfd(cb, efd);
+	return cb;
+}
+
+static void aio_mark_kernel(caio_ctx *ctx, caio_req **reqs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		reqs[i]->state = REQ_KERNEL;
+	ctx->kernel_inflight += n;
+}
+
+/* io_submit errors that say "not now" rather than "not this request". */
+static bool aio_transient(int err)
+{
+	return err == 0 || err == -EAGAIN || err == -ENOMEM || err == -EINTR;
+}
+
+/*
+ * One io_submit for the whole batch.  The kernel stops at the first iocb it
+ * refuses and reports only the ones before it; a refusal that belongs to
+ * that iocb (EBADF, EINVAL, EFAULT...) finishes just that request and the
+ * rest go in another call, so one bad request cannot block the queue.
+ * Returns how many were consumed, or -EAGAIN when the kernel takes none and
+ * nothing in flight could ever make room.
+ */
+static int aio_submit_batch(caio_ctx *ctx, struct aio_backend *ab,
+			    caio_req **reqs, unsigned nr)
+{
+	unsigned done = 0;
+	int ret = 0;
+
+	while (done < nr) {
+		ret = io_submit(ab->io, nr - done, ab->batch + done);
+		if (ret > 0) {
+			aio_mark_kernel(ctx, reqs + done, ret);
+			caio__count_submit(ctx, ret);
+			done += ret;
+		} else if (aio_transient(ret)) {
+			break;
+		} else {
+			caio__finish(ctx, reqs[done++], ret);
+		}
+	}
+	if (!done && ctx->kernel_inflight == ab->count)
+		return ret ? ret : -EAGAIN;
+	return done;
+}
+
+static int aio_submit(caio_ctx *ctx, caio_req **reqs, unsigned nr,
+		      unsigned wait_nr, const struct timespec *ts)
+{
+	struct aio_backend *ab = ctx->backend_data;
+	int done = 0, ret;
+
+	for (unsigned i = 0; i < nr; i++)
+		ab->batch[i] = aio_prepare(ab, ctx->efd, reqs[i]);
+	if (nr) {
+		done = aio_submit_batch(ctx, ab, reqs, nr);
+		if (done < 0)
+			return done;
+	}
+	if (wait_nr > ab->count) {
+		ret = aio_fetch(ctx, ab, wait_nr - ab->count, ts);
+		/* Consumed requests must be reported, whatever the wait did;
+		 * a pure wait reports -EINTR so caio_wait() can return it. */
+		if (ret < 0 && !done)
+			return ret;
+	}
+	return done;
+}
+
+/* ---- cancel and teardown ---- */
+
+static int aio_cancel(caio_ctx *ctx, caio_req *req)
+{
+	struct aio_backend *ab = ctx->backend_data;
+	struct io_event ev;
+	int ret = io_cancel(ab->io, &ab->iocbs[req->index], &ev);
+
+	/*
+	 * Since Linux 3.11 a cancel that was issued returns -EINPROGRESS and
+	 * the event (-ECANCELED or the real result) arrives through the ring
+	 * like any other; 0 was the older spelling of the same.  -EINVAL
+	 * means no cancel method (regular files' reads and writes have none)
+	 * or the iocb already completed: it completes with its real result.
+	 */
+	if (ret == -EINPROGRESS || ret == 0) {
+		req->cancel_requested = 1;
+		return -EINPROGRESS;
+	}
+	return -EALREADY;
+}
+
+/* The core waits for everything before exit; this is the safety net. */
+static void aio_drain(caio_ctx *ctx, struct aio_backend *ab)
+{
+	while (ctx->kernel_inflight) {
+		if (!ab->count) {
+			int ret = aio_fetch(ctx, ab, 1, NULL);
+
+			if (ret < 0 && ret != -EINTR)
+				return;	/* io_destroy() still waits for them */
+		}
+		aio_run_events(ctx, ab, ab->count);
+	}
+}
+
+static void aio_exit(caio_ctx *ctx)
+{
+	struct aio_backend *ab = ctx->backend_data;
+
+	if (!ab)
+		return;
+	/* A forked child has neither the AIO context nor its ring mapping. */
+	if (!caio__forked(ctx)) {
+		aio_drain(ctx, ab);
+		io_destroy(ab->io);
+	}
+	aio_free(ab);
+	ctx->backend_data = NULL;
+}
+
+const struct caio_backend_ops caio__backend_linux = {
+	.name = "linux",
+	.init = aio_init,
+	.exit = aio_exit,
+	.submit = aio_submit,
+	.reap = aio_reap,
+	.cancel = aio_cancel,
+};
