@@ -20,6 +20,8 @@
 
 /* IORING_MAX_ENTRIES of kernels that cannot clamp (before 5.6). */
 #define URING_OLD_MAX_ENTRIES	4096u
+/* CQ slack for liburing's timeout CQEs (timed waits before 5.11). */
+#define URING_SPARE_CQES	8u
 
 struct uring {
 	struct io_uring ring;
@@ -166,17 +168,33 @@ static int uring_queue_init(caio_ctx *ctx, struct uring *u,
 	}
 }
 
+/* Why a ring that was set up cannot serve this context, or NULL. */
+static const char *uring_unusable(const caio_ctx *ctx, const struct io_uring_params *p)
+{
+	if ((ctx->flags & CAIO_CTX_SQPOLL) && !(p->features & IORING_FEAT_SQPOLL_NONFIXED))
+		return "io_uring SQPOLL needs registered files before Linux 5.11 (no IORING_FEAT_SQPOLL_NONFIXED): drop CAIO_CTX_SQPOLL";
+	/* CQEs outstanding: max_requests requests, one cancel each, and a
+	 * few liburing timeouts.  Since 5.5 (NODROP) an overflow waits in
+	 * the kernel until reap flushes it; before, it would be lost. */
+	if (!(p->features & IORING_FEAT_NODROP) &&
+	    p->cq_entries < 2 * ctx->max_requests + URING_SPARE_CQES)
+		return "io_uring CQ ring too small for max_requests on a kernel without IORING_FEAT_NODROP (before 5.5): lower max_requests";
+	return NULL;
+}
+
 static int uring_setup(caio_ctx *ctx, struct uring *u, char *reason, size_t len)
 {
 	struct io_uring_params p;
+	const char *why;
 	int ret = uring_queue_init(ctx, u, &p);
 
 	if (ret < 0) {
 		setup_reason(ctx, ret, reason, len);
 		return ret;
 	}
-	if ((ctx->flags & CAIO_CTX_SQPOLL) && !(p.features & IORING_FEAT_SQPOLL_NONFIXED)) {
-		snprintf(reason, len, "io_uring SQPOLL needs registered files before Linux 5.11 (no IORING_FEAT_SQPOLL_NONFIXED): drop CAIO_CTX_SQPOLL");
+	why = uring_unusable(ctx, &p);
+	if (why) {
+		snprintf(reason, len, "%s", why);
 		io_uring_queue_exit(&u->ring);
 		return -EOPNOTSUPP;
 	}
@@ -513,6 +531,10 @@ static int uring_reap(caio_ctx *ctx, unsigned max)
 	}
 	while (budget-- && done < max && !io_uring_peek_cqe(ring, &cqe))
 		done += uring_complete(ctx, ring, cqe);
+	/* The core drained the eventfd before this reap; CQEs left behind
+	 * by max must keep it readable, as poll() users expect. */
+	if (done == max && ctx->efd_watched && io_uring_cq_ready(ring))
+		caio__signal(ctx);
 	return done;
 }
 
