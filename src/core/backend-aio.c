@@ -6,7 +6,8 @@
  * buffered read or write runs to completion inside io_submit() (it copies
  * through the page cache and blocks there on a cache miss or on writeback
  * throttling), so its completion is already in the ring when io_submit
- * returns.  fsync and fdsync exist since Linux 4.18 and run on a kernel
+ * returns; a read from an empty pipe or socket even blocks io_submit until
+ * data arrives.  fsync and fdsync exist since Linux 4.18 and run on a kernel
  * workqueue.  Nothing else has an AIO command: native_ops leaves fallocate
  * and the metadata calls out and the core runs them in its thread pool.
  *
@@ -396,11 +397,35 @@ static bool aio_transient(int err)
 	return err == 0 || err == -EAGAIN || err == -ENOMEM || err == -EINTR;
 }
 
+static bool aio_is_rw(const caio_req *req)
+{
+	return req->op == CAIO_OP_READ || req->op == CAIO_OP_WRITE ||
+	       req->op == CAIO_OP_READV || req->op == CAIO_OP_WRITEV;
+}
+
+/*
+ * io_submit refuses with EINVAL a read or write on a file without
+ * read_iter/write_iter (a directory, a device that only has .read), where
+ * pread(2) answers something else (EISDIR) or even works.  Such a request
+ * goes to the core's thread pool, so its result is exactly the syscall's.
+ */
+static bool aio_refused_to_pool(caio_ctx *ctx, caio_req *req, int err)
+{
+	if (err != -EINVAL || !aio_is_rw(req))
+		return false;
+	if (!ctx->pool && caio__pool_new(ctx, 4, &ctx->pool) < 0)
+		return false;
+	caio__pool_submit(ctx->pool, &req, 1);
+	ctx->stats.fallback_requests++;
+	return true;
+}
+
 /*
  * One io_submit for the whole batch.  The kernel stops at the first iocb it
  * refuses and reports only the ones before it; a refusal that belongs to
- * that iocb (EBADF, EINVAL, EFAULT...) finishes just that request and the
- * rest go in another call, so one bad request cannot block the queue.
+ * that iocb (EBADF, EINVAL, EFAULT...) finishes just that request (or
+ * sends it to the pool, above) and the rest go in another call, so one bad
+ * request cannot block the queue.
  * Returns how many were consumed, or -EAGAIN when the kernel takes none and
  * nothing in flight could ever make room.
  */
@@ -419,7 +444,9 @@ static int aio_submit_batch(caio_ctx *ctx, struct aio_backend *ab,
 		} else if (aio_transient(ret)) {
 			break;
 		} else {
-			caio__finish(ctx, reqs[done++], ret);
+			if (!aio_refused_to_pool(ctx, reqs[done], ret))
+				caio__finish(ctx, reqs[done], ret);
+			done++;
 		}
 	}
 	if (!done && ctx->kernel_inflight == ab->count)
