@@ -1,0 +1,209 @@
+/* caiofs.h - caiofs internals shared by the daemon's files: options, inodes, loops, stats. */
+#ifndef CAIOFS_H
+#define CAIOFS_H
+
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include "caio.h"
+
+#define CFS_NAME "caiofs"
+
+/* -o cache= presets */
+enum cfs_cache {
+	CFS_CACHE_AUTO = 0,
+	CFS_CACHE_NEVER,
+	CFS_CACHE_ALWAYS,
+};
+
+struct cfs_options {
+	char *source;			/* as given */
+	char *source_real;		/* realpath() */
+	char *mountpoint;		/* realpath() of the mount point */
+	char *backend;			/* NULL = auto */
+	char *cache;			/* never|auto|always */
+	unsigned threads;		/* event loops; 0 = number of CPUs */
+	unsigned queue_depth;		/* caio slots per loop */
+	double attr_timeout;
+	double entry_timeout;
+	double negative_timeout;
+	int attr_timeout_set, entry_timeout_set, negative_timeout_set;
+	int keep_cache;
+	int writeback_cache;
+	int no_writeback_cache;
+	int direct_io;
+	int no_splice;
+	unsigned max_read;		/* also given to fuse_session_new */
+	int default_permissions;
+	int allow_other;
+	int read_only;
+	int foreground;
+	int debug;
+	int clone_fd;
+	enum cfs_cache cache_mode;
+};
+
+/*
+ * One remembered inode.  The kernel refers to it by its address (the
+ * fuse_ino_t), except the root.  It keeps no descriptor of its own: the
+ * descriptor cache (inode.c) opens one from the file handle when needed,
+ * so a million remembered inodes cost memory, not descriptors.
+ */
+struct cfs_inode {
+	struct cfs_inode *hash_next;
+	struct cfs_inode *lru_prev, *lru_next;	/* in the cache while fd >= 0 */
+	uint64_t ino;
+	uint32_t dev;				/* index into the device table */
+	uint32_t users;				/* threads using fd right now */
+	uint64_t nlookup;			/* kernel references */
+	int fd;					/* cached O_PATH descriptor or -1 */
+	uint32_t mode;				/* S_IFMT bits */
+	uint16_t opened;			/* open files: keep fd while > 0 */
+	uint8_t pinned;				/* never close fd (root, no handle) */
+	uint8_t forgotten;			/* out of the table, free when unused */
+	int32_t handle_type;
+	uint8_t handle_bytes;			/* 0: no handle (pinned) */
+	unsigned char handle[];
+};
+
+/* An open file (fi->fh). */
+struct cfs_file {
+	int fd;
+	int flags;				/* open flags given to the backing open */
+	struct cfs_inode *inode;
+};
+
+struct cfs_loop;
+
+/* One asynchronous data request: what it needs to be (re)submitted and replied. */
+struct cfs_io {
+	struct cfs_io *next;		/* the loop's queue of requests waiting for a slot */
+	struct cfs_loop *loop;
+	fuse_req_t req;
+	int fd;
+	uint8_t op;			/* enum caio_op */
+	int mode;			/* fallocate mode */
+	void *buf;			/* data */
+	size_t size;			/* bytes to read or write */
+	size_t bufsize;			/* size class of buf when it is a pool buffer */
+	int64_t off;
+	int64_t len;			/* fallocate length */
+	void *request_buffer;		/* a FUSE request buffer held until completion */
+};
+
+/* The daemon. */
+struct cfs_fs {
+	struct cfs_options opt;
+	struct fuse_session *se;
+	int source_fd;
+	struct cfs_inode *root;
+	unsigned nloops;
+	struct cfs_loop **loops;
+	int stop_fd;			/* eventfd: loops stop reading the device */
+	int loops_done_fd;		/* eventfd: a loop exited */
+	char selection[512];		/* caio_ctx_selection() of the first loop */
+	const char *backend_name;
+	int handles;			/* source supports file handles */
+	char handles_reason[128];
+	int dont_mask;			/* threads apply the caller's umask */
+	gid_t *daemon_groups;
+	int daemon_ngroups;
+	unsigned max_write;		/* negotiated */
+	unsigned conn_want;		/* negotiated FUSE_CAP_* */
+	struct fuse_conn_info_opts *conn_opts;	/* -o max_write=, max_background=... */
+	uint64_t start_ns;
+};
+
+extern struct cfs_fs cfs;
+
+/* main.c */
+void cfs_apply_conn_opts(struct fuse_conn_info *conn);
+void cfs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+uint64_t cfs_now_ns(void);
+
+/* inode.c */
+int cfs_inode_init(int source_fd, unsigned fd_cache_size);
+void cfs_inode_exit(void);
+struct cfs_inode *cfs_inode(fuse_ino_t ino);
+int cfs_inode_fd(struct cfs_inode *in);
+void cfs_inode_put_fd(struct cfs_inode *in);
+int cfs_inode_lookup(struct cfs_inode *parent, const char *name,
+		     struct fuse_entry_param *e);
+int cfs_inode_from_fd(int fd, struct fuse_entry_param *e);
+void cfs_inode_forget(struct cfs_inode *in, uint64_t nlookup);
+int cfs_inode_open(struct cfs_inode *in, int flags);
+void cfs_inode_opened(struct cfs_inode *in, int delta);
+void cfs_inode_shrink(void);
+void cfs_inode_counts(uint64_t *inodes, uint64_t *bytes, uint64_t *cached_fds,
+		      uint64_t *fd_cache_size);
+int cfs_proc_path(int fd, char *buf, size_t len);
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops cfs_ops;
+int cfs_creds_thread_init(void);
+
+/* data.c: the asynchronous data path */
+void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	      struct fuse_file_info *fi);
+void cfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	       off_t off, struct fuse_file_info *fi);
+void cfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	       struct fuse_file_info *fi);
+void cfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		  struct fuse_file_info *fi);
+void cfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		   off_t length, struct fuse_file_info *fi);
+int cfs_dir_fd(struct fuse_file_info *fi);
+int cfs_io_submit(struct cfs_io *io);
+void cfs_io_start(struct cfs_io *io);
+void cfs_io_fail(struct cfs_io *io, int res);
+
+/* loop.c */
+#define CFS_WRITE_DATA_OFFSET 80	/* fuse_in_header + fuse_write_in */
+struct cfs_loop *cfs_current_loop(void);
+int cfs_loops_start(void);
+void cfs_loops_join(void);
+void cfs_loops_free(void);
+extern const struct fuse_custom_io cfs_custom_io;
+caio_ctx *cfs_loop_ctx(struct cfs_loop *loop);
+void *cfs_loop_take_request_buffer(struct cfs_loop *loop, const void *data);
+void cfs_loop_return_request_buffer(struct cfs_loop *loop, void *buf);
+void *cfs_loop_buf_get(struct cfs_loop *loop, size_t size);
+void cfs_loop_buf_put(struct cfs_loop *loop, void *buf, size_t size);
+void cfs_loop_defer(struct cfs_loop *loop, struct cfs_io *io);
+int cfs_loop_new_ctx(caio_ctx **ctxp, char *err, size_t errlen);
+
+/* stats.c */
+#define CFS_NOPS 64			/* FUSE opcodes we count */
+#define CFS_HIST 48			/* log2 latency buckets (ns) */
+struct cfs_op_stats {
+	uint64_t started;
+	uint64_t done;
+	uint64_t errors;
+	uint64_t bytes;
+	uint64_t max_ns;
+	uint64_t hist[CFS_HIST];
+};
+struct cfs_loop_stats {
+	struct cfs_op_stats op[CFS_NOPS];
+	struct caio_stats caio;		/* published copy of the loop's context */
+	uint64_t flush_hist[16];	/* requests per caio_flush(), log2 */
+	uint64_t deferred;		/* waited for a free caio slot */
+};
+const char *cfs_op_name(unsigned opcode);
+void cfs_stats_start(struct cfs_loop_stats *st, unsigned opcode);
+void cfs_stats_done(struct cfs_loop_stats *st, unsigned opcode,
+		    uint64_t ns, int error, uint64_t bytes);
+void cfs_stats_publish_caio(struct cfs_loop_stats *st, caio_ctx *ctx);
+void cfs_stats_flush(struct cfs_loop_stats *st, int nr);
+struct cfs_loop_stats *cfs_loop_stats(struct cfs_loop *loop);
+int cfs_control_open(void);
+void cfs_control_serve(int lfd);
+void cfs_control_close(int lfd);
+void cfs_stats_log_summary(const char *why);
+
+#endif

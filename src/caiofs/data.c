@@ -1,0 +1,215 @@
+/* data.c - read, write, fsync and fallocate: submitted to libcaio, replied from the completion. */
+#include "config.h"
+#include "caiofs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * A handler takes a caio slot and returns at once; the loop flushes every
+ * request queued while it processed one batch of FUSE requests in a single
+ * kernel submission, and the callback (run by caio_reap() in the same
+ * loop thread) replies.  When all slots are taken the request waits on
+ * the loop's queue and is submitted again after the next completions.
+ */
+
+/* Writes up to this size are copied into a pool buffer; larger ones keep
+ * the FUSE request buffer until they complete (no copy). */
+#define CFS_WRITE_COPY_MAX	(64u << 10)
+
+static struct cfs_io *io_new(fuse_req_t req, enum caio_op op, int fd)
+{
+	struct cfs_io *io = calloc(1, sizeof(*io));
+
+	if (!io)
+		return NULL;
+	io->loop = cfs_current_loop();
+	io->req = req;
+	io->op = op;
+	io->fd = fd;
+	return io;
+}
+
+static void io_free(struct cfs_io *io)
+{
+	if (io->request_buffer)
+		cfs_loop_return_request_buffer(io->loop, io->request_buffer);
+	else if (io->bufsize)
+		cfs_loop_buf_put(io->loop, io->buf, io->bufsize);
+	free(io);
+}
+
+static void io_reply(struct cfs_io *io, int64_t res)
+{
+	if (res < 0) {
+		fuse_reply_err(io->req, (int)-res);
+		return;
+	}
+	switch (io->op) {
+	case CAIO_OP_READ:
+		fuse_reply_buf(io->req, io->buf, (size_t)res);
+		break;
+	case CAIO_OP_WRITE:
+		fuse_reply_write(io->req, (size_t)res);
+		break;
+	default:
+		fuse_reply_err(io->req, 0);
+		break;
+	}
+}
+
+static void io_done(caio_req *r, int64_t res, void *data)
+{
+	struct cfs_io *io = data;
+
+	io_reply(io, res);
+	io_free(io);
+}
+
+/* Hand io to libcaio: 0, -EAGAIN (no free slot) or an argument error. */
+int cfs_io_submit(struct cfs_io *io)
+{
+	caio_ctx *ctx = cfs_loop_ctx(io->loop);
+
+	switch (io->op) {
+	case CAIO_OP_READ:
+		return caio_read(ctx, io->fd, io->buf, io->size, io->off,
+				 io_done, io, NULL);
+	case CAIO_OP_WRITE:
+		return caio_write(ctx, io->fd, io->buf, io->size, io->off,
+				  io_done, io, NULL);
+	case CAIO_OP_FSYNC:
+		return caio_fsync(ctx, io->fd, io_done, io, NULL);
+	case CAIO_OP_FDSYNC:
+		return caio_fdsync(ctx, io->fd, io_done, io, NULL);
+	case CAIO_OP_FALLOCATE:
+		return caio_fallocate(ctx, io->fd, io->mode, io->off, io->len,
+				      io_done, io, NULL);
+	default:
+		return -EINVAL;
+	}
+}
+
+void cfs_io_fail(struct cfs_io *io, int res)
+{
+	io_reply(io, res);
+	io_free(io);
+}
+
+/* Called by the loop for a deferred request, and by handlers. */
+void cfs_io_start(struct cfs_io *io)
+{
+	int res = cfs_io_submit(io);
+
+	if (res == -EAGAIN) {
+		cfs_loop_defer(io->loop, io);
+	} else if (res < 0) {
+		cfs_io_fail(io, res);
+	}
+}
+
+static struct cfs_file *file_of(struct fuse_file_info *fi)
+{
+	return (struct cfs_file *)(uintptr_t)fi->fh;
+}
+
+void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	      struct fuse_file_info *fi)
+{
+	struct cfs_io *io = io_new(req, CAIO_OP_READ, file_of(fi)->fd);
+
+	if (!io) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* Pool buffers are page aligned: fine for O_DIRECT backing files. */
+	io->buf = cfs_loop_buf_get(io->loop, size ? size : 1);
+	if (!io->buf) {
+		free(io);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	io->bufsize = size ? size : 1;
+	io->size = size;
+	io->off = off;
+	cfs_io_start(io);
+}
+
+/* Where the data of a write comes from: the request buffer itself when it
+ * is large (its payload is page aligned, see loop.c), else a copy. */
+static int write_buffer(struct cfs_io *io, const char *buf, size_t size,
+			bool direct)
+{
+	bool aligned = ((uintptr_t)buf & 4095) == 0;
+
+	if (size > CFS_WRITE_COPY_MAX && (aligned || !direct)) {
+		io->request_buffer = cfs_loop_take_request_buffer(io->loop, buf);
+		if (io->request_buffer) {
+			io->buf = (void *)buf;
+			return 0;
+		}
+	}
+	io->buf = cfs_loop_buf_get(io->loop, size ? size : 1);
+	if (!io->buf)
+		return -ENOMEM;
+	io->bufsize = size ? size : 1;
+	memcpy(io->buf, buf, size);
+	return 0;
+}
+
+void cfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	       off_t off, struct fuse_file_info *fi)
+{
+	struct cfs_file *f = file_of(fi);
+	struct cfs_io *io = io_new(req, CAIO_OP_WRITE, f->fd);
+
+	if (!io || write_buffer(io, buf, size, f->flags & O_DIRECT) < 0) {
+		free(io);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	io->size = size;
+	io->off = off;
+	cfs_io_start(io);
+}
+
+static void sync_fd(fuse_req_t req, int fd, int datasync)
+{
+	struct cfs_io *io = io_new(req, datasync ? CAIO_OP_FDSYNC : CAIO_OP_FSYNC,
+				   fd);
+
+	if (!io) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	cfs_io_start(io);
+}
+
+void cfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	       struct fuse_file_info *fi)
+{
+	sync_fd(req, file_of(fi)->fd, datasync);
+}
+
+void cfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		  struct fuse_file_info *fi)
+{
+	sync_fd(req, cfs_dir_fd(fi), datasync);
+}
+
+void cfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		   off_t length, struct fuse_file_info *fi)
+{
+	struct cfs_io *io = io_new(req, CAIO_OP_FALLOCATE, file_of(fi)->fd);
+
+	if (!io) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	io->mode = mode;
+	io->off = offset;
+	io->len = length;
+	cfs_io_start(io);
+}

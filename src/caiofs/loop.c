@@ -1,0 +1,548 @@
+/* loop.c - the event loops: each reads the FUSE device and reaps its own caio context. */
+#include "config.h"
+#include "caiofs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <unistd.h>
+
+/*
+ * Threading model: N loops (one per CPU by default), each one thread with
+ * its own caio context, polling the FUSE device (shared, or its own clone
+ * with clone_fd) and the context's eventfd.  A loop that wakes for the
+ * device reads every request available (up to a bound), runs the handlers
+ * (metadata synchronously, data by submitting to its context), then calls
+ * caio_flush() once: requests that arrived together reach the kernel in
+ * one io_uring_enter/io_submit.  Completions are reaped by the same
+ * thread, so a request, its caio context and its reply never cross
+ * threads and the context needs no lock.
+ */
+
+#define CFS_DRAIN_MAX	64		/* requests per device wake-up */
+#define CFS_REQ_DATA	(1u << 20)	/* largest write payload (max_write) */
+#define CFS_REQ_ROOM	(CFS_REQ_DATA + 8192)
+#define CFS_NCLASS	9		/* pool buffers 4 KiB .. 1 MiB */
+#define CFS_SPARE_REQ	4
+#define CFS_TRACK	8192		/* requests tracked for the counters */
+
+enum { TAG_DEV = 1, TAG_CAIO, TAG_STOP };
+
+struct track_entry {
+	uint64_t unique;		/* 0 = free */
+	uint64_t start_ns;
+	uint32_t opcode;
+};
+
+struct cfs_loop {
+	unsigned index;
+	pthread_t thread;
+	bool started;
+	int epfd;
+	int devfd;
+	bool own_devfd;
+	caio_ctx *ctx;
+	bool dev_gone;
+	bool stopping;
+	/* The current request buffer: data payloads of writes land page
+	 * aligned at reqbuf + 4096 (see buf_mem()). */
+	void *reqbuf;
+	bool reqbuf_taken;
+	void *spare_req[CFS_SPARE_REQ];
+	unsigned nspare_req;
+	void *pool[CFS_NCLASS][32];
+	unsigned npool[CFS_NCLASS];
+	struct cfs_io *defer_head, *defer_tail;
+	struct track_entry track[CFS_TRACK];
+	unsigned ntrack;
+	struct cfs_loop_stats stats;
+};
+
+static __thread struct cfs_loop *current_loop;
+
+struct cfs_loop *cfs_current_loop(void)
+{
+	return current_loop;
+}
+
+caio_ctx *cfs_loop_ctx(struct cfs_loop *loop)
+{
+	return loop->ctx;
+}
+
+struct cfs_loop_stats *cfs_loop_stats(struct cfs_loop *loop)
+{
+	return &loop->stats;
+}
+
+/* ---- buffers -------------------------------------------------------- */
+
+static unsigned size_class(size_t size)
+{
+	unsigned c = 0;
+
+	while (c < CFS_NCLASS - 1 && ((size_t)4096 << c) < size)
+		c++;
+	return c;
+}
+
+static unsigned class_keep(unsigned c)
+{
+	return c < 6 ? 32 : 4;		/* keep few of the big ones */
+}
+
+void *cfs_loop_buf_get(struct cfs_loop *loop, size_t size)
+{
+	unsigned c = size_class(size);
+	void *p;
+
+	if (size > ((size_t)4096 << (CFS_NCLASS - 1)))
+		return posix_memalign(&p, 4096, size) ? NULL : p;
+	if (loop->npool[c])
+		return loop->pool[c][--loop->npool[c]];
+	return posix_memalign(&p, 4096, (size_t)4096 << c) ? NULL : p;
+}
+
+void cfs_loop_buf_put(struct cfs_loop *loop, void *buf, size_t size)
+{
+	unsigned c = size_class(size);
+
+	if (size <= ((size_t)4096 << (CFS_NCLASS - 1)) &&
+	    loop->npool[c] < class_keep(c)) {
+		loop->pool[c][loop->npool[c]++] = buf;
+		return;
+	}
+	free(buf);
+}
+
+/* The request is read at reqbuf + 4096 - 80 so that a write's payload,
+ * which follows fuse_in_header and fuse_write_in, is page aligned. */
+static char *buf_mem(void *reqbuf)
+{
+	return (char *)reqbuf + 4096 - CFS_WRITE_DATA_OFFSET;
+}
+
+static size_t buf_room(void)
+{
+	return CFS_REQ_ROOM - (4096 - CFS_WRITE_DATA_OFFSET);
+}
+
+static void *reqbuf_new(struct cfs_loop *loop)
+{
+	void *p;
+
+	if (loop->nspare_req)
+		return loop->spare_req[--loop->nspare_req];
+	return posix_memalign(&p, 4096, CFS_REQ_ROOM) ? NULL : p;
+}
+
+/* A write keeps the current request buffer until it completes. */
+void *cfs_loop_take_request_buffer(struct cfs_loop *loop, const void *data)
+{
+	const char *mem = buf_mem(loop->reqbuf);
+
+	if (loop->reqbuf_taken || (const char *)data < mem ||
+	    (const char *)data >= mem + buf_room())
+		return NULL;
+	loop->reqbuf_taken = true;
+	return loop->reqbuf;
+}
+
+void cfs_loop_return_request_buffer(struct cfs_loop *loop, void *buf)
+{
+	if (loop->nspare_req < CFS_SPARE_REQ)
+		loop->spare_req[loop->nspare_req++] = buf;
+	else
+		free(buf);
+}
+
+/* ---- per-request counters --------------------------------------------- */
+
+static unsigned track_slot(uint64_t unique)
+{
+	return (unsigned)((unique * 0x9e3779b97f4a7c15ull) >> 40) & (CFS_TRACK - 1);
+}
+
+static void track_start(struct cfs_loop *loop, const struct fuse_in_header *in)
+{
+	unsigned s;
+
+	if (in->opcode == FUSE_FORGET || in->opcode == FUSE_BATCH_FORGET ||
+	    in->opcode == FUSE_INTERRUPT) {
+		cfs_stats_start(&loop->stats, in->opcode);
+		cfs_stats_done(&loop->stats, in->opcode, 0, 0, 0);
+		return;
+	}
+	if (loop->ntrack >= CFS_TRACK * 3 / 4)
+		return;		/* too many in flight to time: count nothing */
+	for (s = track_slot(in->unique); loop->track[s].unique; s = (s + 1) & (CFS_TRACK - 1))
+		;
+	loop->track[s].unique = in->unique;
+	loop->track[s].opcode = in->opcode;
+	loop->track[s].start_ns = cfs_now_ns();
+	loop->ntrack++;
+	cfs_stats_start(&loop->stats, in->opcode);
+}
+
+/* Remove slot s from the linear-probing table without tombstones. */
+static void track_delete(struct cfs_loop *loop, unsigned s)
+{
+	unsigned j = s, home;
+
+	loop->track[s].unique = 0;
+	loop->ntrack--;
+	for (;;) {
+		j = (j + 1) & (CFS_TRACK - 1);
+		if (!loop->track[j].unique)
+			return;
+		home = track_slot(loop->track[j].unique);
+		/* Move j back to s if s lies cyclically in [home, j). */
+		if (((j - home) & (CFS_TRACK - 1)) >= ((j - s) & (CFS_TRACK - 1))) {
+			loop->track[s] = loop->track[j];
+			loop->track[j].unique = 0;
+			s = j;
+		}
+	}
+}
+
+static uint64_t reply_bytes(unsigned opcode, const struct iovec *iov, int count,
+			    const struct fuse_out_header *out)
+{
+	if (out->error)
+		return 0;
+	if (opcode == FUSE_READ)
+		return out->len - sizeof(*out);
+	if ((opcode == FUSE_WRITE || opcode == FUSE_COPY_FILE_RANGE) &&
+	    count > 1 && iov[1].iov_len >= sizeof(struct fuse_write_out))
+		return ((const struct fuse_write_out *)iov[1].iov_base)->size;
+	return 0;
+}
+
+static void track_reply(struct cfs_loop *loop, const struct iovec *iov, int count)
+{
+	const struct fuse_out_header *out = iov[0].iov_base;
+	unsigned s;
+
+	if (!out->unique)
+		return;		/* a notification */
+	for (s = track_slot(out->unique); loop->track[s].unique;
+	     s = (s + 1) & (CFS_TRACK - 1)) {
+		struct track_entry *t = &loop->track[s];
+
+		if (t->unique != out->unique)
+			continue;
+		cfs_stats_done(&loop->stats, t->opcode, cfs_now_ns() - t->start_ns,
+			       out->error, reply_bytes(t->opcode, iov, count, out));
+		track_delete(loop, s);
+		return;
+	}
+}
+
+/* ---- the device --------------------------------------------------------- */
+
+/* libfuse writes every reply through here: send it on the descriptor the
+ * request came from (a clone_fd clone) and count it. */
+static ssize_t dev_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct cfs_loop *loop = current_loop;
+
+	if (!loop)
+		return writev(fd, iov, count);
+	track_reply(loop, iov, count);
+	return writev(loop->devfd, iov, count);
+}
+
+static ssize_t dev_read(int fd, void *buf, size_t len, void *userdata)
+{
+	return read(fd, buf, len);
+}
+
+const struct fuse_custom_io cfs_custom_io = {
+	.writev = dev_writev,
+	.read = dev_read,
+};
+
+static int clone_device(int master)
+{
+	uint32_t m = master;
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, FUSE_DEV_IOC_CLONE, &m) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Process one request; false when the device has nothing more for now. */
+static bool device_one(struct cfs_loop *loop)
+{
+	struct fuse_buf fbuf;
+	ssize_t n;
+
+	if (loop->reqbuf_taken) {
+		loop->reqbuf = reqbuf_new(loop);
+		if (!loop->reqbuf)
+			return false;	/* retried at the next wake-up */
+		loop->reqbuf_taken = false;
+	}
+	n = read(loop->devfd, buf_mem(loop->reqbuf), buf_room());
+	if (n < 0) {
+		if (errno == EINTR || errno == ENOENT)
+			return true;	/* ENOENT: the request was interrupted */
+		if (errno != EAGAIN) {
+			if (errno != ENODEV)
+				cfs_log(LOG_ERR, "reading the FUSE device: %m");
+			loop->dev_gone = true;
+		}
+		return false;
+	}
+	if ((size_t)n < sizeof(struct fuse_in_header))
+		return true;
+	memset(&fbuf, 0, sizeof(fbuf));
+	fbuf.mem = buf_mem(loop->reqbuf);
+	fbuf.size = n;
+	track_start(loop, fbuf.mem);
+	fuse_session_process_buf(cfs.se, &fbuf);
+	if (fuse_session_exited(cfs.se))
+		loop->stopping = true;
+	return true;
+}
+
+static void device_drain(struct cfs_loop *loop)
+{
+	unsigned i;
+
+	for (i = 0; i < CFS_DRAIN_MAX && !loop->stopping; i++)
+		if (!device_one(loop))
+			break;
+}
+
+/* ---- requests waiting for a caio slot ----------------------------------- */
+
+void cfs_loop_defer(struct cfs_loop *loop, struct cfs_io *io)
+{
+	io->next = NULL;
+	if (loop->defer_tail)
+		loop->defer_tail->next = io;
+	else
+		loop->defer_head = io;
+	loop->defer_tail = io;
+	loop->stats.deferred++;
+}
+
+static void resubmit_deferred(struct cfs_loop *loop)
+{
+	struct cfs_io *io;
+
+	while ((io = loop->defer_head)) {
+		int res = cfs_io_submit(io);
+
+		if (res == -EAGAIN)
+			return;
+		loop->defer_head = io->next;
+		if (!loop->defer_head)
+			loop->defer_tail = NULL;
+		if (res < 0) {
+			/* An argument error: reply it as the kernel would. */
+			io->next = NULL;
+			cfs_io_fail(io, res);
+		}
+	}
+}
+
+static void loop_flush(struct cfs_loop *loop)
+{
+	int n = caio_flush(loop->ctx);
+
+	if (n > 0)
+		cfs_stats_flush(&loop->stats, n);
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static void loop_finish(struct cfs_loop *loop)
+{
+	while (loop->defer_head || caio_ctx_pending(loop->ctx)) {
+		resubmit_deferred(loop);
+		loop_flush(loop);
+		caio_wait(loop->ctx, 1, 100 * 1000000ll);
+	}
+	cfs_stats_publish_caio(&loop->stats, loop->ctx);
+}
+
+static void *loop_main(void *arg)
+{
+	struct cfs_loop *loop = arg;
+	struct epoll_event ev[8];
+	int n, i;
+
+	current_loop = loop;
+	if (cfs_creds_thread_init() < 0)
+		cfs_log(LOG_WARNING, "loop %u: unshare(CLONE_FS): %m", loop->index);
+	while (!loop->dev_gone && !loop->stopping) {
+		n = epoll_wait(loop->epfd, ev, 8, -1);
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.u32 == TAG_DEV)
+				device_drain(loop);
+			else if (ev[i].data.u32 == TAG_CAIO)
+				caio_reap(loop->ctx, 0);
+			else
+				loop->stopping = true;
+		}
+		resubmit_deferred(loop);
+		loop_flush(loop);
+		cfs_stats_publish_caio(&loop->stats, loop->ctx);
+	}
+	loop_finish(loop);
+	eventfd_write(cfs.loops_done_fd, 1);
+	return NULL;
+}
+
+static int epoll_watch(int epfd, int fd, uint32_t events, uint32_t tag)
+{
+	struct epoll_event ev = { .events = events, .data.u32 = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int cfs_loop_new_ctx(caio_ctx **ctxp, char *err, size_t errlen)
+{
+	struct caio_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.size = sizeof(p);
+	p.flags = CAIO_CTX_QUIET;
+	p.max_requests = cfs.opt.queue_depth;
+	p.backend = cfs.opt.backend;
+	p.error = err;
+	p.error_len = errlen;
+	return caio_ctx_new(ctxp, &p);
+}
+
+static int loop_setup(struct cfs_loop *loop, int master)
+{
+	char err[256] = "";
+	int res;
+
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->epfd < 0)
+		return -errno;
+	loop->devfd = master;
+	if (cfs.opt.clone_fd && loop->index > 0) {
+		res = clone_device(master);
+		if (res < 0)
+			return res;
+		loop->devfd = res;
+		loop->own_devfd = true;
+	}
+	res = cfs_loop_new_ctx(&loop->ctx, err, sizeof(err));
+	if (res < 0) {
+		cfs_log(LOG_ERR, "loop %u: caio_ctx_new: %s", loop->index, err);
+		return res;
+	}
+	loop->reqbuf = reqbuf_new(loop);
+	if (!loop->reqbuf)
+		return -ENOMEM;
+	/* EPOLLEXCLUSIVE: one request wakes one idle loop, not all of them. */
+	res = epoll_watch(loop->epfd, loop->devfd, EPOLLIN | EPOLLEXCLUSIVE, TAG_DEV);
+	if (!res)
+		res = epoll_watch(loop->epfd, caio_ctx_eventfd(loop->ctx), EPOLLIN, TAG_CAIO);
+	if (!res)
+		res = epoll_watch(loop->epfd, cfs.stop_fd, EPOLLIN, TAG_STOP);
+	return res;
+}
+
+static void loop_free(struct cfs_loop *loop)
+{
+	unsigned c, i;
+
+	if (loop->ctx)
+		caio_ctx_destroy(loop->ctx);
+	if (loop->epfd >= 0)
+		close(loop->epfd);
+	if (loop->own_devfd)
+		close(loop->devfd);
+	free(loop->reqbuf);
+	for (i = 0; i < loop->nspare_req; i++)
+		free(loop->spare_req[i]);
+	for (c = 0; c < CFS_NCLASS; c++)
+		for (i = 0; i < loop->npool[c]; i++)
+			free(loop->pool[c][i]);
+	free(loop);
+}
+
+/* Create the loops (their contexts first: a failure leaves none running). */
+int cfs_loops_start(void)
+{
+	int master = fuse_session_fd(cfs.se), res;
+	unsigned i;
+
+	if (fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK) < 0)
+		return -errno;
+	cfs.loops = calloc(cfs.nloops, sizeof(*cfs.loops));
+	if (!cfs.loops)
+		return -ENOMEM;
+	for (i = 0; i < cfs.nloops; i++) {
+		struct cfs_loop *loop = calloc(1, sizeof(*loop));
+
+		if (!loop)
+			return -ENOMEM;
+		loop->index = i;
+		loop->epfd = -1;
+		cfs.loops[i] = loop;
+		res = loop_setup(loop, master);
+		if (res < 0)
+			return res;
+		if (i == 0) {
+			snprintf(cfs.selection, sizeof(cfs.selection), "%s",
+				 caio_ctx_selection(loop->ctx));
+			cfs.backend_name = caio_ctx_backend_name(loop->ctx);
+		}
+	}
+	for (i = 0; i < cfs.nloops; i++) {
+		res = pthread_create(&cfs.loops[i]->thread, NULL, loop_main, cfs.loops[i]);
+		if (res)
+			return -res;
+		cfs.loops[i]->started = true;
+	}
+	return 0;
+}
+
+void cfs_loops_join(void)
+{
+	unsigned i;
+
+	if (!cfs.loops)
+		return;
+	for (i = 0; i < cfs.nloops; i++) {
+		if (cfs.loops[i] && cfs.loops[i]->started)
+			pthread_join(cfs.loops[i]->thread, NULL);
+	}
+}
+
+void cfs_loops_free(void)
+{
+	unsigned i;
+
+	if (!cfs.loops)
+		return;
+	for (i = 0; i < cfs.nloops; i++)
+		if (cfs.loops[i])
+			loop_free(cfs.loops[i]);
+	free(cfs.loops);
+	cfs.loops = NULL;
+}
