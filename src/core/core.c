@@ -159,7 +159,7 @@ int caio_ctx_new(caio_ctx **ctxp, const struct caio_params *params)
 		return -EINVAL;
 	*ctxp = NULL;
 	if (params) {
-		if (params->size < offsetof(struct caio_params, backend))
+		if (params->size < sizeof(params->size))
 			return -EINVAL;
 		memcpy(&p, params, params->size < sizeof(p) ? params->size : sizeof(p));
 	}
@@ -737,11 +737,15 @@ int caio_wait(caio_ctx *ctx, unsigned min_nr, int64_t timeout_ns)
 
 	if (caio__forked(ctx))
 		return -EBADFD;
+	if (!min_nr || !timeout_ns) {
+		r = caio_flush(ctx);
+		return r < 0 ? r : caio_reap(ctx, 0);
+	}
 	for (;;) {
 		r = caio_reap(ctx, 0);
 		if (r > 0)
 			done += r;
-		if (done >= min_nr || !ctx->pending || timeout_ns == 0)
+		if (done >= min_nr || !ctx->pending)
 			break;
 		r = block_once(ctx, deadline);
 		if (r == -ETIME)
@@ -751,6 +755,8 @@ int caio_wait(caio_ctx *ctx, unsigned min_nr, int64_t timeout_ns)
 		if (r < 0 && r != -EINTR)
 			return done ? done : r;
 	}
+	if (ctx->queued)
+		caio_flush(ctx);	/* callbacks may have queued more */
 	return done;
 }
 
