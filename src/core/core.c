@@ -673,6 +673,8 @@ int caio_reap(caio_ctx *ctx, unsigned max)
 	if (ctx->efd_watched)
 		drain_eventfd(ctx);
 	n = reap_done_list(ctx, max);
+	if (ctx->done_head && ctx->efd_watched)
+		caio__signal(ctx);	/* left some behind: stay readable */
 	if (n < max && ctx->pool_inflight)
 		n += caio__pool_reap(ctx->pool, max - n);
 	if (n < max && ctx->kernel_inflight)
