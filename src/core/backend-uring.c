@@ -67,9 +67,10 @@ static const struct {
  * Setup flags we want when the kernel has them, newest first: an older
  * kernel rejects an unknown flag with EINVAL, so each is dropped in turn.
  *   COOP_TASKRUN (5.19): completions that need task_work (O_DIRECT) do not
- *     IPI the submitter; they run at its next kernel entry.  TASKRUN_FLAG
- *     makes liburing's peek enter the kernel for them, so reap still sees
- *     them, and a task sleeping in poll() is still woken.
+ *     IPI the submitter; they run at its next kernel entry (a syscall, a
+ *     sleep in poll(), which they wake, or at worst the next tick), as fio
+ *     sets it up.  TASKRUN_FLAG makes liburing's peek enter the kernel for
+ *     them, so a busy-polling caio_reap() still sees them.
  *   SUBMIT_ALL (5.18): a request that fails at submission (bad fd on old
  *     kernels) does not stop the rest of the batch.
  *   CLAMP (5.6): a huge max_requests gets the largest ring instead of EINVAL.
