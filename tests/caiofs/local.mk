@@ -1,0 +1,19 @@
+# tests/caiofs/local.mk - the caiofs pytest suite (mounts caiofs per backend) and the caiofs benchmark
+TESTS += tests/caiofs/run-pytest.sh
+EXTRA_DIST += \
+	tests/caiofs/run-pytest.sh \
+	tests/caiofs/pytest.ini \
+	tests/caiofs/conftest.py \
+	tests/caiofs/cfsutil.py \
+	tests/caiofs/test_daemon.py \
+	tests/caiofs/test_data.py \
+	tests/caiofs/test_errors.py \
+	tests/caiofs/test_fsx.py \
+	tests/caiofs/test_links.py \
+	tests/caiofs/test_locks.py \
+	tests/caiofs/test_ops.py \
+	tests/caiofs/test_permissions.py \
+	tests/caiofs/test_readdir.py \
+	tests/caiofs/test_scale.py \
+	bench/caiofs-bench.sh \
+	bench/caiofs-bench.py

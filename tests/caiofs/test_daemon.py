@@ -1,0 +1,432 @@
+# test_daemon.py - the daemon itself: arguments, options, signals, clean unmount, ENOSPC, caiofs-stat.
+import errno
+import json
+import mmap
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import CAIOFS, CAIOFS_STAT, build_dir, fusermount_u, mounted
+from test_ops import read_file, write_file
+
+MiB = 1 << 20
+
+
+def run_caiofs(args, timeout=20, env=None):
+	return subprocess.run([CAIOFS] + args, capture_output=True, text=True,
+			      timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+
+
+def test_version_and_help():
+	res = run_caiofs(['--version'])
+	assert res.returncode == 0, res.stderr
+	assert 'caiofs' in (res.stdout + res.stderr).lower()
+	assert any(c.isdigit() for c in res.stdout + res.stderr)
+	res = run_caiofs(['--help'])
+	assert res.returncode == 0, res.stderr
+	text = res.stdout + res.stderr
+	for word in ('backend', 'threads', 'queue_depth', 'allow_other', 'default_permissions'):
+		assert word in text, '--help does not mention %s' % word
+
+
+def refuses(workdir, args, must_mention, env=None):
+	"""caiofs given args exits non-zero at once, naming the problem, mounting nothing."""
+	try:
+		res = run_caiofs(['-f'] + args, env=env)
+	except subprocess.TimeoutExpired:
+		pytest.fail('caiofs %s did not exit: it should refuse' % ' '.join(args))
+	finally:
+		for dirpath, dirs, files in os.walk(workdir):
+			if mounted(dirpath):
+				fusermount_u(dirpath, lazy=True)
+				pytest.fail('caiofs %s mounted %s' % (' '.join(args), dirpath))
+	assert res.returncode != 0, 'caiofs %s exited 0' % ' '.join(args)
+	assert res.returncode < 128, 'caiofs crashed: status %d\n%s' % (res.returncode, res.stderr)
+	text = res.stderr.lower()
+	for word in must_mention:
+		choices = word if isinstance(word, tuple) else (word,)
+		assert any(c.lower() in text for c in choices), \
+			'message %r does not mention %s' % (res.stderr, ' or '.join(map(repr, choices)))
+	return res.stderr
+
+
+def test_bad_source_missing(workdir):
+	mnt = os.path.join(workdir, 'mnt')
+	os.mkdir(mnt)
+	missing = os.path.join(workdir, 'no-such-source')
+	refuses(workdir, [missing, mnt], [missing, ('no such file', 'does not exist', 'not found')])
+
+
+def test_bad_source_not_a_directory(workdir):
+	mnt = os.path.join(workdir, 'mnt')
+	os.mkdir(mnt)
+	src = os.path.join(workdir, 'plain-file')
+	write_file(src, b'')
+	refuses(workdir, [src, mnt], [src, 'not a directory'])
+
+
+def test_bad_mount_point_missing(workdir):
+	src = os.path.join(workdir, 'src')
+	os.mkdir(src)
+	missing = os.path.join(workdir, 'no-such-mnt')
+	refuses(workdir, [src, missing], [missing])
+
+
+@pytest.mark.parametrize('option', ['backend=bogus', 'backend='])
+def test_bad_backend(workdir, option):
+	src, mnt = os.path.join(workdir, 'src'), os.path.join(workdir, 'mnt')
+	os.mkdir(src)
+	os.mkdir(mnt)
+	words = ['backend'] + ([option.split('=')[1]] if option != 'backend=' else [])
+	refuses(workdir, ['-o', option, src, mnt], words)
+
+
+@pytest.mark.parametrize('option', ['queue_depth=abc', 'threads=-3', 'no_such_option'])
+def test_bad_option_values(workdir, option):
+	src, mnt = os.path.join(workdir, 'src'), os.path.join(workdir, 'mnt')
+	os.mkdir(src)
+	os.mkdir(mnt)
+	refuses(workdir, ['-o', option, src, mnt], [option.split('=')[0]])
+
+
+def test_bad_caio_impl_env(workdir):
+	src, mnt = os.path.join(workdir, 'src'), os.path.join(workdir, 'mnt')
+	os.mkdir(src)
+	os.mkdir(mnt)
+	env = dict(os.environ, CAIO_IMPL='bogus')
+	refuses(workdir, [src, mnt], ['bogus'], env=env)
+
+
+def test_missing_arguments(workdir):
+	res = run_caiofs([])
+	assert res.returncode not in (0, None) and res.returncode < 128
+	assert res.stderr.strip(), 'no usage message'
+	res = run_caiofs([os.path.join(workdir)])
+	assert res.returncode != 0 and res.returncode < 128 and res.stderr.strip()
+
+
+def mount_count(path):
+	path = os.path.realpath(path)
+	with open('/proc/self/mountinfo') as f:
+		return sum(1 for line in f if line.split()[4] == path)
+
+
+def test_mount_point_busy(mount_factory, workdir):
+	first = mount_factory('auto')
+	other_src = os.path.join(workdir, 'other-src')
+	os.mkdir(other_src)
+	proc = subprocess.Popen([CAIOFS, '-f', other_src, first.mnt], stdin=subprocess.DEVNULL,
+				stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+	try:
+		out, err = proc.communicate(timeout=20)
+	except subprocess.TimeoutExpired:
+		proc.kill()
+		proc.communicate()
+		pytest.fail('a second caiofs mounted over a busy mount point')
+	finally:
+		# whatever a wrong second mount stacked on top goes away
+		while mount_count(first.mnt) > 1:
+			fusermount_u(first.mnt, lazy=True)
+	assert proc.returncode != 0 and proc.returncode < 128, err
+	assert first.mnt in err and ('busy' in err.lower() or 'mounted' in err.lower()), err
+	write_file(first.path('still-works'), b'yes')
+	assert read_file(first.spath('still-works')) == b'yes'
+
+
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+def test_signal_unmounts_cleanly(mount_factory, backend, signum):
+	m = mount_factory(backend)
+	data = os.urandom(3 * MiB + 123)
+	write_file(m.path('kept'), data)
+	os.mkdir(m.path('dir'))
+	write_file(m.path('dir', 'small'), b'small')
+	m.proc.send_signal(signum)
+	rc = m.wait_exit()
+	assert rc == 0, 'caiofs exited %d on %s:\n%s' % (rc, signum.name, m.log())
+	assert not mounted(m.mnt), 'still mounted after the daemon exited'
+	assert read_file(m.spath('kept')) == data
+	assert read_file(m.spath('dir', 'small')) == b'small'
+	assert sorted(os.listdir(m.spath())) == ['dir', 'kept']
+
+
+def test_sigterm_with_busy_file(mount_factory, backend):
+	"""SIGTERM while a file is open and being written: data written before
+	the signal is in the source, the daemon exits 0, the mount is gone."""
+	m = mount_factory(backend)
+	fd = os.open(m.path('open'), os.O_WRONLY | os.O_CREAT, 0o644)
+	try:
+		os.write(fd, b'a' * MiB)
+		os.fsync(fd)
+		m.proc.send_signal(signal.SIGTERM)
+		rc = m.wait_exit()
+	finally:
+		try:
+			os.close(fd)
+		except OSError:
+			pass
+	assert rc == 0, m.log()
+	assert not mounted(m.mnt)
+	assert read_file(m.spath('open')) == b'a' * MiB
+
+
+def log_grows(m, before, deadline=10.0):
+	end = time.monotonic() + deadline
+	while time.monotonic() < end:
+		text = m.log()
+		if len(text) > before and text.endswith('\n'):
+			return text[before:]
+		time.sleep(0.05)	# bounded poll of the daemon's log
+	return ''
+
+
+def test_sigusr1_prints_summary(mount_factory, backend):
+	m = mount_factory(backend)
+	write_file(m.path('f'), b'x' * MiB)
+	read_file(m.path('f'))
+	before = len(m.log())
+	m.proc.send_signal(signal.SIGUSR1)
+	added = log_grows(m, before)
+	assert added, 'nothing logged after SIGUSR1'
+	assert 'write' in added.lower() and 'read' in added.lower(), added
+	assert m.proc.poll() is None, 'SIGUSR1 killed the daemon'
+	assert read_file(m.path('f')) == b'x' * MiB
+
+
+def test_unmount_prints_summary(mount_factory, backend):
+	m = mount_factory(backend)
+	write_file(m.path('f'), b'x' * MiB)
+	before = len(m.log())
+	rc, err = fusermount_u(m.mnt)
+	assert rc == 0, err
+	assert m.wait_exit() == 0, m.log()
+	added = m.log()[before:]
+	assert 'write' in added.lower(), 'no summary at unmount: %r' % added
+
+
+def test_backend_logged_at_mount(mount_factory, backend):
+	m = mount_factory(backend)
+	first_lines = m.log()
+	name = backend if backend != 'auto' else None
+	if name:
+		assert name in first_lines, 'backend %s not logged at mount:\n%s' % (name, first_lines)
+	else:
+		assert any(b in first_lines for b in ('uring', 'linux', 'thread', 'sync')), first_lines
+
+
+@pytest.mark.one_backend
+def test_caio_impl_environment(mount_factory, backend):
+	m = mount_factory(backend, env=dict(os.environ, CAIO_IMPL='thread'))
+	assert backend_in_stats(m.stat_json()) == 'thread'
+
+
+def flatten(obj, prefix=''):
+	"""{'a': {'b': 1}} -> {'a.b': 1}; lists are indexed."""
+	out = {}
+	if isinstance(obj, dict):
+		for k, v in obj.items():
+			out.update(flatten(v, '%s%s.' % (prefix, k)))
+	elif isinstance(obj, list):
+		for i, v in enumerate(obj):
+			out.update(flatten(v, '%s%d.' % (prefix, i)))
+	else:
+		out[prefix.rstrip('.')] = obj
+	return out
+
+
+def backend_in_stats(stats):
+	flat = flatten(stats)
+	names = [v for k, v in flat.items() if k.split('.')[-1] == 'backend']
+	assert names, 'no "backend" field in caiofs-stat --json: %r' % stats
+	return names[0]
+
+
+def deltas(before, after, *words):
+	"""Numeric fields whose path contains every word, and how much they grew."""
+	a, b = flatten(before), flatten(after)
+	out = {}
+	for k, v in b.items():
+		low = k.lower()
+		if all(w in low for w in words) and isinstance(v, (int, float)) \
+				and not isinstance(v, bool):
+			out[k] = v - a.get(k, 0)
+	return out
+
+
+def direct_io(m, size):
+	buf = mmap.mmap(-1, size)
+	buf[:] = b'd' * size
+	fd = os.open(m.path('direct'), os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o644)
+	try:
+		assert os.pwritev(fd, [buf], 0) == size
+		os.fsync(fd)
+		assert os.preadv(fd, [buf], 0) == size
+	finally:
+		os.close(fd)
+		buf.close()
+
+
+def test_stat_counters(mount_factory, backend):
+	m = mount_factory(backend)
+	before = m.stat_json()
+	if backend != 'auto':
+		assert backend_in_stats(before) == backend
+	direct_io(m, 4 * MiB)
+	after = m.stat_json()
+	wbytes = deltas(before, after, 'write', 'bytes')
+	rbytes = deltas(before, after, 'read', 'bytes')
+	assert any(d >= 4 * MiB for d in wbytes.values()), 'write bytes did not grow: %r' % wbytes
+	assert any(d >= 4 * MiB for d in rbytes.values()), 'read bytes did not grow: %r' % rbytes
+	wcount = deltas(before, after, 'write', 'count')
+	assert any(d >= 1 for d in wcount.values()), 'write count did not grow: %r' % wcount
+	fsyncs = deltas(before, after, 'fsync')
+	assert any(d >= 1 for d in fsyncs.values()), 'fsync not counted: %r' % fsyncs
+	keys = ' '.join(flatten(after)).lower()
+	for word in ('batch', 'p50', 'p99', 'max', 'flight', 'error'):
+		assert word in keys, 'caiofs-stat --json has no %r field: %s' % (word, keys)
+
+
+def test_stat_text_and_interval(mnt):
+	if CAIOFS_STAT is None:
+		pytest.skip('caiofs-stat was not built')
+	res = subprocess.run([CAIOFS_STAT, mnt.mnt], capture_output=True, text=True, timeout=30)
+	assert res.returncode == 0, res.stderr
+	assert 'read' in res.stdout.lower() and 'write' in res.stdout.lower(), res.stdout
+	proc = subprocess.Popen([CAIOFS_STAT, '-i', '1', mnt.mnt], stdout=subprocess.PIPE,
+				stderr=subprocess.PIPE, text=True)
+	try:
+		lines = []
+		end = time.monotonic() + 15
+		while time.monotonic() < end and len(lines) < 200:
+			line = proc.stdout.readline()
+			if not line:
+				break
+			lines.append(line)
+			if sum('write' in x.lower() for x in lines) >= 2:
+				break
+		assert sum('write' in x.lower() for x in lines) >= 2, \
+			'-i 1 did not print repeated reports: %r' % lines
+	finally:
+		proc.kill()
+		proc.wait()
+		proc.stdout.close()
+		proc.stderr.close()
+
+
+def test_stat_bad_mount_point(workdir):
+	if CAIOFS_STAT is None:
+		pytest.skip('caiofs-stat was not built')
+	res = subprocess.run([CAIOFS_STAT, workdir], capture_output=True, text=True, timeout=30)
+	assert res.returncode != 0 and res.stderr.strip()
+
+
+@pytest.mark.one_backend
+def test_options_threads_queue_depth(mount_factory, backend):
+	m = mount_factory(backend, ['threads=2', 'queue_depth=8'])
+	direct_io(m, 2 * MiB)
+	data = os.urandom(5 * MiB)
+	write_file(m.path('f'), data)
+	assert read_file(m.spath('f')) == data
+
+
+@pytest.mark.one_backend
+def test_cache_never_sees_source_changes(mount_factory, backend):
+	m = mount_factory(backend, ['cache=never'])
+	write_file(m.path('f'), b'version one')
+	assert read_file(m.path('f')) == b'version one'
+	write_file(m.spath('f'), b'version two, longer')
+	assert read_file(m.path('f')) == b'version two, longer'
+	write_file(m.spath('new'), b'')
+	assert 'new' in os.listdir(m.path())
+	assert os.path.exists(m.path('new'))
+
+
+@pytest.mark.timeout(120)
+def test_enospc_on_small_source(mount_factory, backend, workdir):
+	src = os.path.join(workdir, 'tiny')
+	os.mkdir(src)
+	subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'caiofs-enospc', src], check=True)
+	try:
+		m = mount_factory(backend, src=src)
+		err = None
+		fd = os.open(m.path('fill'), os.O_WRONLY | os.O_CREAT, 0o644)
+		try:
+			chunk = b'f' * 65536
+			for _ in range(16 * MiB // len(chunk)):
+				os.write(fd, chunk)
+			os.fsync(fd)
+		except OSError as e:
+			err = e
+		finally:
+			try:
+				os.close(fd)
+			except OSError as e:
+				err = err or e
+		assert err is not None, 'wrote 16 MiB into a 4 MiB filesystem'
+		assert err.errno == errno.ENOSPC, 'expected ENOSPC, got %r' % err
+		assert os.stat(src + '/fill').st_size <= 4 * MiB
+		os.unlink(m.path('fill'))
+		write_file(m.path('after'), b'space again')
+		assert read_file(os.path.join(src, 'after')) == b'space again'
+		m.stop()
+		assert not m.problems, m.problems
+	finally:
+		if mounted(src):
+			subprocess.run(['umount', '-l', src])
+
+
+def find_daemon(mnt):
+	"""Pids whose command line names mnt (a daemonised caiofs)."""
+	pids = []
+	for pid in os.listdir('/proc'):
+		if not pid.isdigit():
+			continue
+		try:
+			with open('/proc/%s/cmdline' % pid, 'rb') as f:
+				argv = f.read().split(b'\0')
+		except OSError:
+			continue
+		if os.fsencode(mnt) in argv and any(b'caiofs' in a for a in argv[:2]):
+			pids.append(int(pid))
+	return pids
+
+
+def test_fstab_style_mount(workdir):
+	"""mount -t fuse.caiofs SRC MNT (what an fstab line does): the daemon
+	backgrounds itself, the mount works, unmounting ends the daemon."""
+	if not os.path.exists('/sbin/mount.fuse3') and not os.path.exists('/usr/sbin/mount.fuse3'):
+		pytest.skip('mount.fuse3 is missing')
+	src, mnt = os.path.join(workdir, 'src'), os.path.join(workdir, 'mnt')
+	os.mkdir(src)
+	os.mkdir(mnt)
+	bindir = os.path.join(workdir, 'bin')
+	os.mkdir(bindir)
+	os.symlink(os.path.abspath(CAIOFS), os.path.join(bindir, 'caiofs'))
+	env = dict(os.environ, PATH=bindir + ':' + os.environ.get('PATH', '/usr/bin:/bin'))
+	res = subprocess.run(['mount', '-t', 'fuse.caiofs', '-o', 'backend=thread,allow_other',
+			      src, mnt], capture_output=True, text=True, timeout=30, env=env)
+	pids = []
+	try:
+		assert res.returncode == 0, res.stderr
+		assert mounted(mnt)
+		pids = find_daemon(mnt)
+		assert pids, 'no caiofs process found for the mount'
+		write_file(os.path.join(mnt, 'f'), b'fstab')
+		assert read_file(os.path.join(src, 'f')) == b'fstab'
+		rc, err = fusermount_u(mnt)
+		assert rc == 0, err
+		end = time.monotonic() + 20
+		while time.monotonic() < end and any(os.path.exists('/proc/%d' % p) for p in pids):
+			time.sleep(0.05)	# bounded wait for the daemon to go
+		assert not any(os.path.exists('/proc/%d' % p) for p in pids), \
+			'caiofs still running after the unmount'
+	finally:
+		if mounted(mnt):
+			fusermount_u(mnt, lazy=True)
+		for p in pids:
+			try:
+				os.kill(p, signal.SIGKILL)
+			except ProcessLookupError:
+				pass
