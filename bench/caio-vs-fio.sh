@@ -41,6 +41,7 @@
 # submission to completion.  Page-cached cells warm the cache first
 # (cat FILE >/dev/null); write cells fsync the file after each run.
 set -u
+set -f	# CELLS holds patterns and options are expanded unquoted: no globbing
 
 RUNTIME=${RUNTIME:-5}
 FILE_SIZE=${FILE_SIZE:-1g}
@@ -227,7 +228,7 @@ print_table() {
 	    if old is None or old[3].startswith("failed") or float(f[4]) > float(old[4]):
 	        best[key] = f
 	head = ("cell", "backend", "caio IOPS", "caio MiB/s", "fio engine", "fio IOPS", "fio MiB/s",
-	        "caio/fio", "caio p50/p99 us", "fio p50/p99 us", "caio cpu%", "fio cpu%")
+	        "caio/fio", "per CPU", "caio p50/p99 us", "fio p50/p99 us", "caio cpu%", "fio cpu%")
 	print("| " + " | ".join(head) + " |")
 	print("|" + "|".join("---" for _ in head) + "|")
 	low = []
@@ -237,20 +238,24 @@ print_table() {
 	        return "n/a" if r is None or r[3].startswith("failed") else fmt % float(r[i])
 	    def lat(r):
 	        return "n/a" if r is None or r[3].startswith("failed") else "%.1f/%.1f" % (float(r[6]), float(r[7]))
-	    ratio = "n/a"
+	    ratio = per_cpu = "n/a"
 	    if num(c, 4, "%f") != "n/a" and num(f, 4, "%f") != "n/a" and float(f[4]) > 0:
 	        x = float(c[4]) / float(f[4])
 	        ratio = "%.2f" % x
 	        if x < 0.9:
 	            low.append("%s %s %.2f" % (cell, backend, x))
+	        if float(c[8]) > 0 and float(f[8]) > 0:
+	            per_cpu = "%.2f" % (x * float(f[8]) / float(c[8]))
 	    engine = f[3] if f and not f[3].startswith("failed") else "n/a"
 	    print("| " + " | ".join((cell, backend, num(c, 4, "%.0f"), num(c, 5, "%.1f"), engine,
-	          num(f, 4, "%.0f"), num(f, 5, "%.1f"), ratio, lat(c), lat(f),
+	          num(f, 4, "%.0f"), num(f, 5, "%.1f"), ratio, per_cpu, lat(c), lat(f),
 	          num(c, 8, "%.0f"), num(f, 8, "%.0f"))) + " |")
 	for key, r in sorted(best.items()):
 	    if r[3].startswith("failed"):
 	        print("%s %s %s: %s" % (key[0], key[1], key[2], r[3]))
-	print("\ncells below 0.9x fio: %s" % (", ".join(low) if low else "none"))
+	print("\ncaio/fio: IOPS ratio.  per CPU: the same ratio per CPU second used (IOPS / cpu%),")
+	print("steadier than the raw ratio on a shared machine for the CPU-bound page-cached cells.")
+	print("cells below 0.9x fio: %s" % (", ".join(low) if low else "none"))
 	EOF
 }
 
