@@ -615,83 +615,108 @@ static int submit_writes(caio_ctx *ctx, int fd, const char *buf, int n,
 	return 0;
 }
 
-static void case_batch(void)
+/* A batch of BATCH_N 4 KiB writes for the batching cases. */
+#define BATCH_N		64
+#define BATCH_AUTO	16
+
+struct batch_fixture {
+	struct result res[BATCH_N];
+	char *buf;
+	int fd;
+};
+
+static int batch_setup(struct batch_fixture *f)
 {
-	enum { N = 64, AUTO = 16 };
-	struct result res[N];
+	memset(f->res, 0, sizeof(f->res));
+	f->fd = -1;
+	f->buf = malloc(BATCH_N * 4096);
+	if (!f->buf)
+		return -ENOMEM;
+	t_pattern(f->buf, BATCH_N * 4096, 6);
+	f->fd = open_tmp("batch", O_RDWR | O_TRUNC);
+	return f->fd < 0 ? -errno : 0;
+}
+
+static void batch_cleanup(struct batch_fixture *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->buf);
+}
+
+/* Explicit flush: BATCH_N queued requests, one kernel submission. */
+static void case_batch_flush(void)
+{
 	struct caio_stats before, mid, after;
-	char *buf = malloc(N * 4096);
+	struct batch_fixture f;
 	caio_ctx *ctx = NULL;
-	int fd = -1, i;
+	int i;
 
-	memset(res, 0, sizeof(res));
-	CHECK_SYS(buf, "malloc");
-	t_pattern(buf, N * 4096, 6);
-	fd = open_tmp("batch", O_RDWR | O_TRUNC);
-	CHECK_SYS(fd >= 0, "open");
-
-	/* Explicit flush: N queued requests, one kernel submission. */
+	CHECK_EQ(batch_setup(&f), 0, "setting up the batch file");
 	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
 	CHECK_EQ(get_stats(ctx, &before), 0, "caio_ctx_stats");
-	CHECK_EQ(submit_writes(ctx, fd, buf, N, res), 0, "submitting %d writes", N);
+	CHECK_EQ(submit_writes(ctx, f.fd, f.buf, BATCH_N, f.res), 0, "submitting %d writes", BATCH_N);
 	CHECK_EQ(get_stats(ctx, &mid), 0, "caio_ctx_stats");
-	CHECK_EQ(mid.requests - before.requests, N, "stats.requests after %d submits", N);
+	CHECK_EQ(mid.requests - before.requests, BATCH_N, "stats.requests after %d submits", BATCH_N);
 	CHECK_EQ(mid.flushes - before.flushes, 0, "stats.flushes before any flush");
 	CHECK_EQ(mid.kernel_submits - before.kernel_submits, 0,
 		 "stats.kernel_submits before any flush");
-	CHECK_EQ(caio_flush(ctx), N, "caio_flush of %d queued", N);
+	CHECK_EQ(caio_flush(ctx), BATCH_N, "caio_flush of %d queued", BATCH_N);
 	CHECK_EQ(get_stats(ctx, &after), 0, "caio_ctx_stats");
 	CHECK_EQ(after.flushes - mid.flushes, 1, "stats.flushes after one flush");
 	if (kernel_backend()) {
 		CHECK_EQ(after.kernel_submits - mid.kernel_submits, 1,
-			 "kernel submissions for a flush of %d", N);
-		CHECK_EQ(after.kernel_requests - mid.kernel_requests, N,
-			 "stats.kernel_requests for a flush of %d", N);
-		CHECK_EQ(after.max_batch, N, "stats.max_batch");
+			 "kernel submissions for a flush of %d", BATCH_N);
+		CHECK_EQ(after.kernel_requests - mid.kernel_requests, BATCH_N,
+			 "stats.kernel_requests for a flush of %d", BATCH_N);
+		CHECK_EQ(after.max_batch, BATCH_N, "stats.max_batch");
 	}
 	CHECK_EQ(caio_flush(ctx), 0, "caio_flush with nothing queued");
 	CHECK_EQ(wait_idle(ctx), 0, "waiting for the batch");
-	for (i = 0; i < N; i++)
-		CHECK_EQ(res[i].res, 4096, "write #%d of the batch", i);
+	for (i = 0; i < BATCH_N; i++)
+		CHECK_EQ(f.res[i].res, 4096, "write #%d of the batch", i);
+out:
 	destroy(ctx);
-	ctx = NULL;
+	batch_cleanup(&f);
+}
 
-	/* params.batch: the queue flushes itself every AUTO requests. */
-	memset(res, 0, sizeof(res));
-	CHECK_EQ(ctx_new(&ctx, 0, AUTO), 0, "caio_ctx_new(batch=%d)", AUTO);
+/* params.batch: the queue flushes itself every BATCH_AUTO requests. */
+static void case_batch_auto(void)
+{
+	struct caio_stats before, after;
+	struct batch_fixture f;
+	caio_ctx *ctx = NULL;
+	int i;
+
+	CHECK_EQ(batch_setup(&f), 0, "setting up the batch file");
+	CHECK_EQ(ctx_new(&ctx, 0, BATCH_AUTO), 0, "caio_ctx_new(batch=%d)", BATCH_AUTO);
 	CHECK_EQ(get_stats(ctx, &before), 0, "caio_ctx_stats");
-	CHECK_EQ(submit_writes(ctx, fd, buf, N, res), 0, "submitting %d writes", N);
+	CHECK_EQ(submit_writes(ctx, f.fd, f.buf, BATCH_N, f.res), 0, "submitting %d writes", BATCH_N);
 	CHECK_EQ(get_stats(ctx, &after), 0, "caio_ctx_stats");
-	CHECK_EQ(after.flushes - before.flushes, N / AUTO,
-		 "automatic flushes for %d submits with batch=%d", N, AUTO);
+	CHECK_EQ(after.flushes - before.flushes, BATCH_N / BATCH_AUTO,
+		 "automatic flushes for %d submits with batch=%d", BATCH_N, BATCH_AUTO);
 	if (kernel_backend()) {
-		CHECK_EQ(after.kernel_submits - before.kernel_submits, N / AUTO,
-			 "kernel submissions for %d submits with batch=%d", N, AUTO);
-		CHECK_EQ(after.max_batch, AUTO, "stats.max_batch with batch=%d", AUTO);
+		CHECK_EQ(after.kernel_submits - before.kernel_submits, BATCH_N / BATCH_AUTO,
+			 "kernel submissions for %d submits with batch=%d", BATCH_N, BATCH_AUTO);
+		CHECK_EQ(after.max_batch, BATCH_AUTO, "stats.max_batch with batch=%d", BATCH_AUTO);
 	}
 	CHECK_EQ(caio_flush(ctx), 0, "caio_flush after automatic flushes");
 	CHECK_EQ(wait_idle(ctx), 0, "waiting for the automatic batches");
-	for (i = 0; i < N; i++)
-		CHECK_EQ(res[i].res, 4096, "write #%d with batch=%d", i, AUTO);
+	for (i = 0; i < BATCH_N; i++)
+		CHECK_EQ(f.res[i].res, 4096, "write #%d with batch=%d", i, BATCH_AUTO);
 out:
 	destroy(ctx);
-	if (fd >= 0)
-		close(fd);
-	free(buf);
+	batch_cleanup(&f);
 }
 
 static void case_bad_fd(void)
 {
 	struct result r = { 0 }, w = { 0 }, ro = { 0 }, wo = { 0 }, dir = { 0 };
-	struct result a = { 0 }, mid = { 0 }, b = { 0 }, refused = { 0 };
-	struct iovec iov = { NULL, 0 };
+	struct result a = { 0 }, mid = { 0 }, b = { 0 };
 	char buf[4096] = { 0 };
-	struct caio_stats st;
 	caio_ctx *ctx = NULL;
 	int closed_fd, rdonly = -1, wronly = -1, dirfd = -1;
 
-	iov.iov_base = buf;
-	iov.iov_len = sizeof(buf);
 	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
 	closed_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	CHECK_SYS(closed_fd >= 0, "open /dev/null");
@@ -733,9 +758,26 @@ static void case_bad_fd(void)
 	CHECK_EQ(complete(ctx, &a), 100, "write A before the bad request");
 	CHECK_EQ(complete(ctx, &mid), -EBADF, "closed fd in the middle of a batch");
 	CHECK_EQ(complete(ctx, &b), 200, "write B after the bad request");
+out:
+	destroy(ctx);
+	if (rdonly >= 0)
+		close(rdonly);
+	if (wronly >= 0)
+		close(wronly);
+	if (dirfd >= 0)
+		close(dirfd);
+}
 
-	/* fd < 0 is an argument error: refused by the submit, no callback. */
-	CHECK_EQ(get_stats(ctx, &st), 0, "caio_ctx_stats");
+/* fd < 0 is an argument error: refused by the submit, no callback. */
+static void case_fd_negative(void)
+{
+	char buf[64] = { 0 };
+	struct iovec iov = { buf, sizeof(buf) };
+	struct result refused = { 0 };
+	struct caio_stats st;
+	caio_ctx *ctx = NULL;
+
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
 	CHECK_EQ(caio_read(ctx, -1, buf, 16, 0, record_cb, &refused, NULL), -EBADF, "caio_read(fd -1)");
 	CHECK_EQ(caio_write(ctx, -1, buf, 16, 0, record_cb, &refused, NULL), -EBADF, "caio_write(fd -1)");
 	CHECK_EQ(caio_readv(ctx, -1, &iov, 1, 0, record_cb, &refused, NULL), -EBADF, "caio_readv(fd -1)");
@@ -748,15 +790,10 @@ static void case_bad_fd(void)
 	CHECK_EQ(caio_ctx_pending(ctx), 0, "caio_ctx_pending after refused submits");
 	CHECK_EQ(wait_ns(ctx, 0, 0), 0, "callbacks run by caio_wait after refused submits");
 	CHECK_EQ(refused.calls, 0, "callbacks of refused requests");
-	CHECK_EQ(get_stats(ctx, &st) == 0 ? st.pending : 1, 0, "stats.pending");
+	CHECK_EQ(get_stats(ctx, &st), 0, "caio_ctx_stats");
+	CHECK_EQ(st.requests, 0, "stats.requests after only refused submits");
 out:
 	destroy(ctx);
-	if (rdonly >= 0)
-		close(rdonly);
-	if (wronly >= 0)
-		close(wronly);
-	if (dirfd >= 0)
-		close(dirfd);
 }
 
 static void case_bad_args(void)
@@ -1238,12 +1275,49 @@ out:
 	stuck_cleanup(&s);
 }
 
-/* Submit a metadata op, wait, and count it if it goes to the pool. */
+/* The metadata cases: a context, the temp dir and the ops sent to the pool. */
 struct meta {
 	caio_ctx *ctx;
+	int dirfd;
 	unsigned routed;	/* ops the backend does not run natively */
+	struct caio_stats before;
 };
 
+static int meta_setup(struct meta *m)
+{
+	int err;
+
+	memset(m, 0, sizeof(*m));
+	m->dirfd = open(t_path(""), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->dirfd < 0)
+		return -errno;
+	err = ctx_new(&m->ctx, 0, 0);
+	return err < 0 ? err : get_stats(m->ctx, &m->before);
+}
+
+/* Every op caio_ctx_op_native() calls routed must show in the stats. */
+static int meta_check_routed(struct meta *m)
+{
+	struct caio_stats after;
+
+	if (!kernel_backend())
+		return 0;
+	CHECK_EQ(get_stats(m->ctx, &after), 0, "caio_ctx_stats");
+	CHECK_EQ(after.fallback_requests - m->before.fallback_requests, m->routed,
+		 "stats.fallback_requests: ops with caio_ctx_op_native() == 0");
+	return 0;
+out:
+	return -1;
+}
+
+static void meta_cleanup(struct meta *m)
+{
+	destroy(m->ctx);
+	if (m->dirfd >= 0)
+		close(m->dirfd);
+}
+
+/* Wait for a submitted metadata op; count it if it went to the pool. */
 static int64_t meta_done(struct meta *m, int submit_ret, enum caio_op op, struct result *r)
 {
 	if (submit_ret < 0)
@@ -1255,107 +1329,115 @@ static int64_t meta_done(struct meta *m, int submit_ret, enum caio_op op, struct
 
 #define META(m, op, call, r) (memset((r), 0, sizeof(*(r))), meta_done((m), (call), (op), (r)))
 
-static void case_metadata(void)
+/* mkdirat, openat, statx, ftruncate and close give the syscalls' results. */
+static void case_metadata_files(void)
 {
-	struct meta m = { 0 };
+	struct meta m;
 	struct result r;
-	struct caio_stats before, after;
 	struct statx stx;
 	struct stat st;
-	char link[64];
-	caio_ctx *ctx = NULL;
-	int dirfd = -1, fd = -1;
-	ssize_t n;
+	int fd = -1;
 
-	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
-	m.ctx = ctx;
-	CHECK_EQ(get_stats(ctx, &before), 0, "caio_ctx_stats");
-	dirfd = open(t_path(""), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	CHECK_SYS(dirfd >= 0, "open of the temp dir");
-
-	CHECK_EQ(META(&m, CAIO_OP_MKDIRAT, caio_mkdirat(ctx, dirfd, "sub", 0750, record_cb, &r, NULL), &r),
-		 0, "mkdirat(sub)");
+	CHECK_EQ(meta_setup(&m), 0, "setting up");
+	CHECK_EQ(META(&m, CAIO_OP_MKDIRAT, caio_mkdirat(m.ctx, m.dirfd, "files", 0750, record_cb,
+							 &r, NULL), &r), 0, "mkdirat(files)");
 	CHECK_EQ(r.op, CAIO_OP_MKDIRAT, "caio_req_op() in the mkdirat callback");
-	CHECK_EQ(META(&m, CAIO_OP_MKDIRAT, caio_mkdirat(ctx, dirfd, "sub", 0750, record_cb, &r, NULL), &r),
-		 -EEXIST, "mkdirat(sub) again");
-	CHECK_SYS(fstatat(dirfd, "sub", &st, 0) == 0, "fstatat(sub)");
+	CHECK_EQ(META(&m, CAIO_OP_MKDIRAT, caio_mkdirat(m.ctx, m.dirfd, "files", 0750, record_cb,
+							 &r, NULL), &r), -EEXIST, "mkdirat(files) again");
+	CHECK_SYS(fstatat(m.dirfd, "files", &st, 0) == 0, "fstatat(files)");
 	CHECK(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0750,
-	      "sub: expected a directory with mode 0750, got 0%o", st.st_mode);
+	      "files: expected a directory with mode 0750, got 0%o", st.st_mode);
 
-	fd = (int)META(&m, CAIO_OP_OPENAT, caio_openat(ctx, dirfd, "sub/f",
+	fd = (int)META(&m, CAIO_OP_OPENAT, caio_openat(m.ctx, m.dirfd, "files/f",
 			 O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640, record_cb, &r, NULL), &r);
-	CHECK(fd >= 0, "openat(sub/f, O_CREAT|O_EXCL): expected an fd, got %d (%s)", fd,
+	CHECK(fd >= 0, "openat(files/f, O_CREAT|O_EXCL): expected an fd, got %d (%s)", fd,
 	      t_errno_name(fd));
 	CHECK_EQ(r.op, CAIO_OP_OPENAT, "caio_req_op() in the openat callback");
 	CHECK_EQ(pwrite(fd, "hello", 5, 0), 5, "pwrite to the fd openat returned");
-	CHECK_EQ(META(&m, CAIO_OP_OPENAT, caio_openat(ctx, dirfd, "sub/f", O_RDWR | O_CREAT | O_EXCL,
-						       0640, record_cb, &r, NULL), &r),
-		 -EEXIST, "openat(sub/f, O_CREAT|O_EXCL) again");
-	CHECK_EQ(META(&m, CAIO_OP_OPENAT, caio_openat(ctx, dirfd, "sub/none", O_RDONLY, 0,
+	CHECK_EQ(META(&m, CAIO_OP_OPENAT, caio_openat(m.ctx, m.dirfd, "files/f",
+			 O_RDWR | O_CREAT | O_EXCL, 0640, record_cb, &r, NULL), &r),
+		 -EEXIST, "openat(files/f, O_CREAT|O_EXCL) again");
+	CHECK_EQ(META(&m, CAIO_OP_OPENAT, caio_openat(m.ctx, m.dirfd, "files/none", O_RDONLY, 0,
 						       record_cb, &r, NULL), &r),
-		 -ENOENT, "openat(sub/none)");
+		 -ENOENT, "openat(files/none)");
 
 	memset(&stx, 0, sizeof(stx));
-	CHECK_EQ(META(&m, CAIO_OP_STATX, caio_statx(ctx, dirfd, "sub/f", 0, STATX_BASIC_STATS, &stx,
-						     record_cb, &r, NULL), &r),
-		 0, "statx(sub/f)");
+	CHECK_EQ(META(&m, CAIO_OP_STATX, caio_statx(m.ctx, m.dirfd, "files/f", 0, STATX_BASIC_STATS,
+						     &stx, record_cb, &r, NULL), &r),
+		 0, "statx(files/f)");
 	CHECK(stx.stx_mask & STATX_SIZE, "statx did not fill in the size");
 	CHECK_EQ(stx.stx_size, 5, "statx size");
 	CHECK(S_ISREG(stx.stx_mode) && (stx.stx_mode & 07777) == 0640,
 	      "statx mode: expected a regular file 0640, got 0%o", stx.stx_mode);
-	CHECK_EQ(META(&m, CAIO_OP_STATX, caio_statx(ctx, dirfd, "sub/none", 0, STATX_BASIC_STATS,
-						     &stx, record_cb, &r, NULL), &r),
-		 -ENOENT, "statx(sub/none)");
+	CHECK_EQ(META(&m, CAIO_OP_STATX, caio_statx(m.ctx, m.dirfd, "files/none", 0,
+						     STATX_BASIC_STATS, &stx, record_cb, &r, NULL), &r),
+		 -ENOENT, "statx(files/none)");
 
-	CHECK_EQ(META(&m, CAIO_OP_FTRUNCATE, caio_ftruncate(ctx, fd, 12345, record_cb, &r, NULL), &r),
-		 0, "ftruncate(12345)");
+	CHECK_EQ(META(&m, CAIO_OP_FTRUNCATE, caio_ftruncate(m.ctx, fd, 12345, record_cb, &r, NULL),
+		      &r), 0, "ftruncate(12345)");
 	CHECK_EQ(file_size(fd), 12345, "size after ftruncate");
+	CHECK_EQ(META(&m, CAIO_OP_CLOSE, caio_close(m.ctx, fd, record_cb, &r, NULL), &r), 0,
+		 "close(fd)");
+	CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF, "fd %d still open after caio_close", fd);
+	fd = -1;
+	CHECK_EQ(meta_check_routed(&m), 0, "pool accounting");
+out:
+	meta_cleanup(&m);
+	if (fd >= 0)
+		close(fd);
+}
 
-	CHECK_EQ(META(&m, CAIO_OP_SYMLINKAT, caio_symlinkat(ctx, "f", dirfd, "sub/l", record_cb, &r,
-							     NULL), &r),
-		 0, "symlinkat(f, sub/l)");
-	n = readlinkat(dirfd, "sub/l", link, sizeof(link) - 1);
-	CHECK(n == 1 && link[0] == 'f', "readlink(sub/l) did not give \"f\"");
-	CHECK_EQ(META(&m, CAIO_OP_LINKAT, caio_linkat(ctx, dirfd, "sub/f", dirfd, "sub/h", 0,
-						       record_cb, &r, NULL), &r),
-		 0, "linkat(sub/f, sub/h)");
+/* symlinkat, linkat, renameat (RENAME_NOREPLACE) and unlinkat. */
+static void case_metadata_names(void)
+{
+	struct meta m;
+	struct result r;
+	struct stat st;
+	char link[64];
+	ssize_t n;
+	int fd = -1;
+
+	CHECK_EQ(meta_setup(&m), 0, "setting up");
+	CHECK_SYS(mkdirat(m.dirfd, "names", 0755) == 0, "mkdirat(names)");
+	fd = openat(m.dirfd, "names/f", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	CHECK_SYS(fd >= 0, "openat(names/f)");
+
+	CHECK_EQ(META(&m, CAIO_OP_SYMLINKAT, caio_symlinkat(m.ctx, "f", m.dirfd, "names/l",
+							     record_cb, &r, NULL), &r),
+		 0, "symlinkat(f, names/l)");
+	n = readlinkat(m.dirfd, "names/l", link, sizeof(link) - 1);
+	CHECK(n == 1 && link[0] == 'f', "readlink(names/l) did not give \"f\"");
+	CHECK_EQ(META(&m, CAIO_OP_LINKAT, caio_linkat(m.ctx, m.dirfd, "names/f", m.dirfd, "names/h",
+						       0, record_cb, &r, NULL), &r),
+		 0, "linkat(names/f, names/h)");
 	CHECK_SYS(fstat(fd, &st) == 0, "fstat");
 	CHECK_EQ(st.st_nlink, 2, "link count after linkat");
 
-	CHECK_EQ(META(&m, CAIO_OP_RENAMEAT, caio_renameat(ctx, dirfd, "sub/h", dirfd, "sub/f",
-							   RENAME_NOREPLACE, record_cb, &r, NULL), &r),
-		 -EEXIST, "renameat(sub/h, sub/f, RENAME_NOREPLACE)");
-	CHECK_EQ(META(&m, CAIO_OP_RENAMEAT, caio_renameat(ctx, dirfd, "sub/h", dirfd, "sub/g",
-							   RENAME_NOREPLACE, record_cb, &r, NULL), &r),
-		 0, "renameat(sub/h, sub/g, RENAME_NOREPLACE)");
-	CHECK(faccessat(dirfd, "sub/h", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT,
-	      "sub/h still exists after the rename");
-	CHECK_SYS(faccessat(dirfd, "sub/g", F_OK, AT_SYMLINK_NOFOLLOW) == 0, "sub/g after the rename");
+	CHECK_EQ(META(&m, CAIO_OP_RENAMEAT, caio_renameat(m.ctx, m.dirfd, "names/h", m.dirfd,
+			 "names/f", RENAME_NOREPLACE, record_cb, &r, NULL), &r),
+		 -EEXIST, "renameat(names/h, names/f, RENAME_NOREPLACE)");
+	CHECK_EQ(META(&m, CAIO_OP_RENAMEAT, caio_renameat(m.ctx, m.dirfd, "names/h", m.dirfd,
+			 "names/g", RENAME_NOREPLACE, record_cb, &r, NULL), &r),
+		 0, "renameat(names/h, names/g, RENAME_NOREPLACE)");
+	CHECK(faccessat(m.dirfd, "names/h", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT,
+	      "names/h still exists after the rename");
+	CHECK_SYS(faccessat(m.dirfd, "names/g", F_OK, AT_SYMLINK_NOFOLLOW) == 0,
+		  "names/g after the rename");
 
-	CHECK_EQ(META(&m, CAIO_OP_UNLINKAT, caio_unlinkat(ctx, dirfd, "sub", AT_REMOVEDIR, record_cb,
+	CHECK_EQ(META(&m, CAIO_OP_UNLINKAT, caio_unlinkat(m.ctx, m.dirfd, "names", AT_REMOVEDIR,
+							   record_cb, &r, NULL), &r),
+		 -ENOTEMPTY, "unlinkat(names, AT_REMOVEDIR) of a full directory");
+	CHECK_EQ(META(&m, CAIO_OP_UNLINKAT, caio_unlinkat(m.ctx, m.dirfd, "names/g", 0, record_cb,
 							   &r, NULL), &r),
-		 -ENOTEMPTY, "unlinkat(sub, AT_REMOVEDIR) of a full directory");
-	CHECK_EQ(META(&m, CAIO_OP_UNLINKAT, caio_unlinkat(ctx, dirfd, "sub/g", 0, record_cb, &r,
-							   NULL), &r),
-		 0, "unlinkat(sub/g)");
-	CHECK_EQ(META(&m, CAIO_OP_UNLINKAT, caio_unlinkat(ctx, dirfd, "sub/g", 0, record_cb, &r,
-							   NULL), &r),
-		 -ENOENT, "unlinkat(sub/g) again");
-
-	CHECK_EQ(META(&m, CAIO_OP_CLOSE, caio_close(ctx, fd, record_cb, &r, NULL), &r), 0, "close(fd)");
-	CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF, "fd %d still open after caio_close", fd);
-	fd = -1;
-
-	CHECK_EQ(get_stats(ctx, &after), 0, "caio_ctx_stats");
-	if (kernel_backend())
-		CHECK_EQ(after.fallback_requests - before.fallback_requests, m.routed,
-			 "stats.fallback_requests: ops with caio_ctx_op_native() == 0");
+		 0, "unlinkat(names/g)");
+	CHECK_EQ(META(&m, CAIO_OP_UNLINKAT, caio_unlinkat(m.ctx, m.dirfd, "names/g", 0, record_cb,
+							   &r, NULL), &r),
+		 -ENOENT, "unlinkat(names/g) again");
+	CHECK_EQ(meta_check_routed(&m), 0, "pool accounting");
 out:
-	destroy(ctx);
+	meta_cleanup(&m);
 	if (fd >= 0)
 		close(fd);
-	if (dirfd >= 0)
-		close(dirfd);
 }
 
 static void case_odirect(void)
@@ -1676,8 +1758,10 @@ static const struct {
 	{ "many", case_many },
 	{ "fsync", case_fsync },
 	{ "fallocate", case_fallocate },
-	{ "batch", case_batch },
+	{ "batch-flush", case_batch_flush },
+	{ "batch-auto", case_batch_auto },
 	{ "bad-fd", case_bad_fd },
+	{ "fd-negative", case_fd_negative },
 	{ "bad-args", case_bad_args },
 	{ "eagain", case_eagain },
 	{ "cancel-queued", case_cancel_queued },
@@ -1687,7 +1771,8 @@ static const struct {
 	{ "reap-thread", case_reap_thread },
 	{ "eventfd", case_eventfd },
 	{ "wait-timeout", case_wait_timeout },
-	{ "metadata", case_metadata },
+	{ "metadata-files", case_metadata_files },
+	{ "metadata-names", case_metadata_names },
 	{ "odirect", case_odirect },
 	{ "op-native", case_op_native },
 	{ "callback-submit", case_callback_submit },
