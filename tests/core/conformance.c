@@ -1,6 +1,7 @@
 /* conformance.c - the libcaio behaviour suite, run once per backend: conformance BACKEND [CASE]. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1586,10 +1587,26 @@ out:
 	free(back);
 }
 
-/* In the child: every call on the inherited context is refused. */
-static int fork_child(caio_ctx *ctx, int fd, struct stuck *s)
+/* Open descriptors of this process, or -errno. */
+static int count_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!dir)
+		return -errno;
+	while (readdir(dir))
+		n++;
+	closedir(dir);
+	return n;
+}
+
+/* In the child: every call on the inherited context is refused, and
+ * destroy closes the ctx_fds descriptors the context owns. */
+static int fork_child(caio_ctx *ctx, int fd, struct stuck *s, int ctx_fds)
 {
 	struct result r = { 0 };
+	int fds_before;
 	char buf[16];
 
 	alarm(20);
@@ -1602,8 +1619,11 @@ static int fork_child(caio_ctx *ctx, int fd, struct stuck *s)
 	CHECK_EQ(wait_ns(ctx, 1, 0), -EBADFD, "child: caio_wait");
 	if (s->req)
 		CHECK_EQ(caio_cancel(ctx, s->req), -EBADFD, "child: caio_cancel");
+	fds_before = count_fds();
 	destroy(ctx);
 	CHECK_EQ(r.calls + s->r.calls, 0, "child: callbacks run in the child");
+	CHECK_EQ(fds_before - count_fds(), ctx_fds,
+		 "child: descriptors destroy closed (the context opened %d)", ctx_fds);
 	return 0;
 out:
 	return 1;
@@ -1615,16 +1635,19 @@ static void case_fork(void)
 	struct stuck s;
 	char buf[4096];
 	caio_ctx *ctx = NULL;
-	int fd = -1, status;
+	int fd = -1, status, ctx_fds;
 	pid_t pid;
 
 	stuck_init(&s);
 	memset(buf, 'f', sizeof(buf));
 	fd = open_tmp("fork", O_RDWR | O_TRUNC);
 	CHECK_SYS(fd >= 0, "open");
+	ctx_fds = count_fds();
 	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
 	CHECK_EQ(caio_write(ctx, fd, buf, sizeof(buf), 0, record_cb, &before, NULL), 0, "caio_write");
 	CHECK_EQ(complete(ctx, &before), sizeof(buf), "write before fork");
+	CHECK_EQ(caio_ctx_eventfd(ctx) >= 0, 1, "caio_ctx_eventfd");
+	ctx_fds = count_fds() - ctx_fds;
 	if (stuck_possible()) {
 		CHECK_EQ(stuck_submit(ctx, &s, "fifo"), 0, "submitting a request that waits");
 		CHECK_EQ(caio_flush(ctx), 1, "caio_flush");
@@ -1635,7 +1658,7 @@ static void case_fork(void)
 	/* exit(), not _exit(): under the sanitizers LeakSanitizer then checks
 	 * that destroy in the child freed the child's memory. */
 	if (pid == 0)
-		exit(fork_child(ctx, fd, &s));
+		exit(fork_child(ctx, fd, &s, ctx_fds));
 	CHECK_SYS(waitpid(pid, &status, 0) == pid, "waitpid");
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "child failed (wait status 0x%x: exit 1 = a check failed or a leak was "
