@@ -1263,6 +1263,7 @@ static void case_wait_timeout(void)
 	      "caio_wait(1, 100 ms) returned after %lld ms", (long long)elapsed);
 	CHECK_EQ(s.r.calls, 0, "callbacks of the waiting request");
 	start = t_now_ms();
+	CHECK_EQ(reap(ctx, 0), 0, "caio_reap with only a waiting request");
 	CHECK_EQ(wait_ns(ctx, 1, 0), 0, "caio_wait(1, 0) polls");
 	CHECK(t_now_ms() - start < 1000, "caio_wait(1, 0) blocked %lld ms",
 	      (long long)(t_now_ms() - start));
@@ -1274,6 +1275,55 @@ out:
 	stuck_release(&s);
 	destroy(ctx);
 	stuck_cleanup(&s);
+}
+
+/* caio_wait flushes first and returns how many callbacks it ran. */
+static void case_wait_count(void)
+{
+	enum { N = 5 };
+	struct result res[N];
+	char buf[N][100];
+	caio_ctx *ctx = NULL;
+	int fd = -1, i, n, got = 0;
+	int64_t start;
+
+	memset(res, 0, sizeof(res));
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	fd = open_tmp("wait-count", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(setup_file(fd, 1000, 18), 0, "writing the file");
+	for (i = 0; i < N; i++)
+		CHECK_EQ(caio_read(ctx, fd, buf[i], 100, 100 * i, record_cb, &res[i], NULL), 0,
+			 "caio_read #%d", i);
+	/* Nothing was flushed: caio_wait must do it, or it would wait forever. */
+	while (got < N) {
+		n = wait_ns(ctx, N - got, (int64_t)T_LOST_MS * MS_NS);
+		CHECK(n > 0, "caio_wait(%d) of unflushed requests returned %d (%s)", N - got, n,
+		      t_errno_name(n));
+		got += n;
+	}
+	CHECK_EQ(got, N, "callbacks counted by caio_wait");
+	for (i = 0; i < N; i++)
+		CHECK_EQ(res[i].res, 100, "read #%d result", i);
+
+	/* min_nr above what is pending: return once those ran. */
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < 2; i++)
+		CHECK_EQ(caio_read(ctx, fd, buf[i], 100, 0, record_cb, &res[i], NULL), 0,
+			 "caio_read #%d", i);
+	start = t_now_ms();
+	for (got = 0; got < 2;) {
+		n = wait_ns(ctx, 10, (int64_t)T_LOST_MS * MS_NS);
+		CHECK(n > 0, "caio_wait(10) with 2 pending returned %d (%s)", n, t_errno_name(n));
+		got += n;
+	}
+	CHECK(t_now_ms() - start < T_LOST_MS / 2,
+	      "caio_wait(10) with only 2 pending waited %lld ms for more",
+	      (long long)(t_now_ms() - start));
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
 }
 
 /* The metadata cases: a context, the temp dir and the ops sent to the pool. */
@@ -1794,6 +1844,7 @@ static const struct {
 	{ "reap-thread", case_reap_thread },
 	{ "eventfd", case_eventfd },
 	{ "wait-timeout", case_wait_timeout },
+	{ "wait-count", case_wait_count },
 	{ "metadata-files", case_metadata_files },
 	{ "metadata-names", case_metadata_names },
 	{ "odirect", case_odirect },

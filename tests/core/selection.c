@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,53 @@ out:
 	reset_env();
 }
 
+/*
+ * Structs carry their size so fields can be appended: the library must not
+ * read params beyond params.size, nor write stats beyond st->size.  The
+ * bytes after the declared size are 0xff/0xaa garbage here (a wild
+ * backend pointer would crash).
+ */
+static void case_abi_sizes(void)
+{
+	union {
+		struct caio_params p;
+		unsigned char raw[sizeof(struct caio_params)];
+	} params;
+	union {
+		struct caio_stats st;
+		unsigned char raw[sizeof(struct caio_stats)];
+	} stats;
+	const size_t stats_size = offsetof(struct caio_stats, completions);
+	caio_ctx *ctx = NULL;
+	size_t i;
+
+	reset_env();
+	setenv("CAIO_IMPL", "thread", 1);
+	memset(&params, 0xff, sizeof(params));
+	params.p.size = offsetof(struct caio_params, backend);
+	params.p.flags = CAIO_CTX_QUIET;
+	params.p.max_requests = 16;
+	params.p.batch = 0;
+	params.p.threads = 2;
+	params.p.sqpoll_idle_ms = 0;
+	CHECK_EQ(caio_ctx_new(&ctx, &params.p), 0,
+		 "caio_ctx_new with params.size ending before .backend");
+	CHECK_EQ(caio_ctx_backend(ctx), CAIO_BACKEND_THREAD,
+		 "backend with no .backend field declared and CAIO_IMPL=thread");
+	CHECK_EQ(caio_ctx_max_requests(ctx), 16, "max_requests from the short params");
+
+	memset(&stats, 0xaa, sizeof(stats));
+	stats.st.size = stats_size;
+	CHECK_EQ(caio_ctx_stats(ctx, &stats.st), 0, "caio_ctx_stats with a short size");
+	CHECK_EQ(stats.st.requests, 0, "stats.requests inside the declared size");
+	for (i = stats_size; i < sizeof(stats); i++)
+		CHECK_EQ(stats.raw[i], 0xaa, "stats byte %zu, beyond the declared size %zu", i,
+			 stats_size);
+out:
+	caio_ctx_destroy(ctx);
+	reset_env();
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -373,6 +421,7 @@ static const struct {
 	{ "precedence", case_precedence },
 	{ "forced-unavailable", case_forced_unavailable },
 	{ "probe-hook", case_probe_hook },
+	{ "abi-sizes", case_abi_sizes },
 };
 
 int main(int argc, char **argv)
