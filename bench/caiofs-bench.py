@@ -1,0 +1,415 @@
+#!/usr/bin/python3
+# caiofs-bench.py - the same workloads on the raw source, caiofs per backend, bindfs, mergerfs and passthrough_ll; one table.
+"""Run by bench/caiofs-bench.sh; see --help.
+
+Every figure is "higher is better" in its ratio column: throughput / raw for
+data workloads, raw time / time for the metadata and tree workloads, so 1.00
+is the speed of the raw filesystem and 0.50 is half of it.
+"""
+import argparse
+import errno
+import gzip
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+MiB = 1 << 20
+EXAMPLES = '/usr/share/doc/libfuse3-dev/examples'
+
+
+def log(msg):
+	print(msg, file=sys.stderr, flush=True)
+
+
+def mounted(path):
+	path = os.path.realpath(path)
+	with open('/proc/self/mountinfo') as f:
+		return any(line.split()[4] == path for line in f)
+
+
+def drop_caches():
+	os.sync()
+	with open('/proc/sys/vm/drop_caches', 'w') as f:
+		f.write('3')
+
+
+def cpu_seconds(pid):
+	"""utime + stime of every thread of pid, from /proc/<pid>/stat."""
+	with open('/proc/%d/stat' % pid) as f:
+		fields = f.read().rsplit(')', 1)[1].split()
+	return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+class Filesystem:
+	"""A mounted filesystem under test (or the raw source directory)."""
+
+	def __init__(self, name, argv, src, mnt):
+		self.name = name
+		self.argv = argv		# None: the raw directory itself
+		self.src = src
+		self.mnt = mnt if argv else src
+		self.proc = None
+		self.cpu = None
+		self.error = None
+
+	def mount(self, logdir):
+		if self.argv is None:
+			return True
+		self.log_path = os.path.join(logdir, self.name + '.log')
+		with open(self.log_path, 'wb') as logf:
+			self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+						     stdout=logf, stderr=logf)
+		deadline = time.monotonic() + 20
+		while not mounted(self.mnt):
+			if self.proc.poll() is not None or time.monotonic() > deadline:
+				self.error = 'mount failed: ' + self.tail_log()
+				self.unmount()
+				return False
+			time.sleep(0.02)	# bounded poll for the mount
+		return True
+
+	def tail_log(self):
+		try:
+			with open(self.log_path, errors='replace') as f:
+				return ' | '.join(f.read().strip().splitlines()[-3:])
+		except OSError:
+			return '?'
+
+	def unmount(self):
+		if self.proc is None:
+			return
+		if self.proc.poll() is None:
+			try:
+				self.cpu = cpu_seconds(self.proc.pid)
+			except OSError:
+				pass
+		if mounted(self.mnt):
+			if subprocess.run(['fusermount3', '-u', self.mnt],
+					  capture_output=True).returncode != 0:
+				subprocess.run(['fusermount3', '-uz', self.mnt], capture_output=True)
+		try:
+			self.proc.wait(timeout=30)
+		except subprocess.TimeoutExpired:
+			self.proc.kill()
+			self.proc.wait()
+		self.proc = None
+
+
+# --- workloads -----------------------------------------------------------------
+
+def fio(args, cwd):
+	"""Run one fio job; returns the parsed JSON (group_reporting)."""
+	cmd = ['fio', '--output-format=json', '--group_reporting', '--name=bench',
+	       '--directory=' + cwd] + args
+	res = subprocess.run(cmd, capture_output=True, text=True)
+	if res.returncode != 0:
+		lines = [l for l in res.stderr.splitlines() if 'err' in l or l.startswith('fio:')]
+		raise RuntimeError('fio: %s' % (lines[0].strip() if lines else 'exit %d' % res.returncode))
+	text = res.stdout[res.stdout.index('{'):]
+	return json.loads(text)['jobs'][0]
+
+
+def fio_mib_s(job, rw):
+	return job[rw]['bw_bytes'] / MiB
+
+
+def fio_iops(job, rw):
+	return job[rw]['iops']
+
+
+class Workloads:
+	def __init__(self, opts, tarball, helper):
+		self.opts = opts
+		self.tarball = tarball
+		self.helper = helper
+
+	def seq_write(self, d):
+		"""1 MiB sequential writes with fsync at the end; MiB/s over the whole run."""
+		path = os.path.join(d, 'seq.dat')
+		if os.path.exists(path):
+			os.unlink(path)
+		start = time.monotonic()
+		fio(['--filename=seq.dat', '--rw=write', '--bs=1M', '--size=%d' % self.opts.seq_size,
+		     '--ioengine=psync', '--end_fsync=1', '--fallocate=none'], d)
+		return self.opts.seq_size / MiB / (time.monotonic() - start)
+
+	def seq_read_hot(self, d):
+		args = ['--filename=seq.dat', '--rw=read', '--bs=1M',
+			'--size=%d' % self.opts.seq_size, '--ioengine=psync']
+		fio(args, d)			# warm every cache on the way
+		return fio_mib_s(fio(args, d), 'read')
+
+	def seq_read_cold(self, d):
+		drop_caches()
+		return fio_mib_s(fio(['--filename=seq.dat', '--rw=read', '--bs=1M',
+				      '--size=%d' % self.opts.seq_size, '--ioengine=psync'], d), 'read')
+
+	def random_job(self, d, rw, extra):
+		"""Random 4 KiB I/O over a file laid out and read once beforehand,
+		so every filesystem starts from the same (hot) cache state."""
+		if not os.path.exists(os.path.join(d, 'rand.dat')):
+			fio(['--filename=rand.dat', '--rw=write', '--bs=1M', '--end_fsync=1',
+			     '--size=%d' % self.opts.rand_size, '--ioengine=psync'], d)
+			fio(['--filename=rand.dat', '--rw=read', '--bs=1M',
+			     '--size=%d' % self.opts.rand_size, '--ioengine=psync'], d)
+		return fio(['--filename=rand.dat', '--rw=' + rw, '--bs=4k',
+			    '--size=%d' % self.opts.rand_size, '--time_based',
+			    '--runtime=%d' % self.opts.runtime, '--ramp_time=1'] + extra, d)
+
+	def rand_read_psync(self, d):
+		return fio_iops(self.random_job(d, 'randread', ['--ioengine=psync', '--numjobs=4']), 'read')
+
+	def rand_read_aio(self, d):
+		return fio_iops(self.random_job(d, 'randread', ['--ioengine=libaio', '--iodepth=32',
+								'--direct=0']), 'read')
+
+	def rand_read_aio_direct(self, d):
+		return fio_iops(self.random_job(d, 'randread', ['--ioengine=libaio', '--iodepth=32',
+								'--direct=1']), 'read')
+
+	def rand_write_psync(self, d):
+		return fio_iops(self.random_job(d, 'randwrite', ['--ioengine=psync', '--numjobs=2']), 'write')
+
+	def files(self, d, count):
+		"""create + stat + unlink of count files in a helper process: seconds."""
+		res = subprocess.run([sys.executable, self.helper, 'files', d, str(count)],
+				     capture_output=True, text=True)
+		if res.returncode != 0:
+			raise RuntimeError(res.stderr.strip() or 'files helper failed')
+		out = json.loads(res.stdout)
+		if out.get('error'):
+			return 'FAIL(%s)' % out['error']
+		return out['seconds']
+
+	def files_20k(self, d):
+		return self.files(d, self.opts.files)
+
+	def files_million(self, d):
+		return self.files(d, 1000000)
+
+	def untar_tree(self, d):
+		"""untar /usr/include, then du, find and rm -rf: seconds in total."""
+		tree = os.path.join(d, 'tree')
+		os.mkdir(tree)
+		start = time.monotonic()
+		for cmd in (['tar', '-xf', self.tarball, '-C', tree], ['du', '-s', tree],
+			    ['find', tree], ['rm', '-rf', tree]):
+			res = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+					     text=True)
+			if res.returncode != 0:
+				match = re.search(r'(Too many open files|No space|Input/output error|'
+						  r'Transport endpoint)', res.stderr)
+				return 'FAIL(%s: %s)' % (cmd[0], match.group(1) if match else
+							 res.stderr.strip()[:40])
+		return time.monotonic() - start
+
+
+# name, method, unit, "time" (lower is better) or "rate"
+WORKLOADS = [
+	('seq write 1M +fsync', 'seq_write', 'MiB/s', 'rate'),
+	('seq read 1M hot', 'seq_read_hot', 'MiB/s', 'rate'),
+	('seq read 1M cold', 'seq_read_cold', 'MiB/s', 'rate'),
+	('rand read 4k psync x4', 'rand_read_psync', 'IOPS', 'rate'),
+	('rand read 4k aio QD32', 'rand_read_aio', 'IOPS', 'rate'),
+	('rand read 4k aio QD32 direct', 'rand_read_aio_direct', 'IOPS', 'rate'),
+	('rand write 4k psync x2', 'rand_write_psync', 'IOPS', 'rate'),
+	('files create/stat/unlink', 'files_20k', 's', 'time'),
+	('untar+du+find+rm /usr/include', 'untar_tree', 's', 'time'),
+]
+
+
+def files_helper(d, count):
+	"""The metadata workload itself (run in a fresh process)."""
+	per_dir = 1000
+	names = []
+	out = {}
+	start = time.monotonic()
+	try:
+		for i in range(count):
+			if i % per_dir == 0:
+				sub = os.path.join(d, 'files', 'd%04d' % (i // per_dir))
+				os.makedirs(sub)
+			name = os.path.join(sub, 'f%04d' % (i % per_dir))
+			os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+			names.append(name)
+		for name in names:
+			os.stat(name)
+		for name in names:
+			os.unlink(name)
+		out['seconds'] = time.monotonic() - start
+	except OSError as e:
+		out['error'] = errno.errorcode.get(e.errno, str(e.errno))
+	print(json.dumps(out))
+
+
+# --- the run -------------------------------------------------------------------
+
+def build_passthrough_ll(tmp):
+	src = os.path.join(EXAMPLES, 'passthrough_ll.c')
+	if not os.path.exists(src) and os.path.exists(src + '.gz'):
+		with gzip.open(src + '.gz') as f, open(os.path.join(tmp, 'passthrough_ll.c'), 'wb') as o:
+			o.write(f.read())
+		src = os.path.join(tmp, 'passthrough_ll.c')
+	if not os.path.exists(src):
+		return None
+	exe = os.path.join(tmp, 'passthrough_ll')
+	flags = subprocess.run(['pkg-config', '--cflags', '--libs', 'fuse3'], capture_output=True,
+			       text=True, check=True).stdout.split()
+	subprocess.run(['gcc', '-O2', '-Wall', '-o', exe, src] + flags, check=True,
+		       cwd=os.path.dirname(src) if src.startswith(EXAMPLES) else tmp)
+	return exe
+
+
+def filesystems(opts, scratch, pll):
+	src = os.path.join(scratch, 'src')
+	mnt = os.path.join(scratch, 'mnt')
+	os.makedirs(src, exist_ok=True)
+	os.makedirs(mnt, exist_ok=True)
+	out = [Filesystem('raw', None, src, mnt)]
+	for b in opts.backends.split(','):
+		opt = 'backend=' + b + (',' + opts.caiofs_opts if opts.caiofs_opts else '')
+		out.append(Filesystem('caiofs-' + b, [opts.caiofs, '-f', '-o', opt, src, mnt], src, mnt))
+	if shutil.which('bindfs'):
+		out.append(Filesystem('bindfs', ['bindfs', '-f', src, mnt], src, mnt))
+	if shutil.which('mergerfs'):
+		mopts = ['-o', opts.mergerfs_opts] if opts.mergerfs_opts else []
+		out.append(Filesystem('mergerfs', ['mergerfs', '-f'] + mopts + [src, mnt], src, mnt))
+	if pll:
+		out.append(Filesystem('passthrough_ll', [pll, '-f', '-o', 'source=' + src, mnt],
+				      src, mnt))
+	only = set(opts.only.split(',')) if opts.only else None
+	return [f for f in out if only is None or f.name in only or f.name == 'raw']
+
+
+def run_one(fs, workloads, table, logdir):
+	log('== %s' % fs.name)
+	if not fs.mount(logdir):
+		log('   %s' % fs.error)
+		for name, *_ in WORKLOADS:
+			table[fs.name][name] = 'FAIL(mount)'
+		return
+	work = os.path.join(fs.mnt, 'bench-' + fs.name)
+	try:
+		os.mkdir(work)
+		for name, method, unit, kind in WORKLOADS:
+			try:
+				value = getattr(workloads, method)(work)
+			except Exception as e:	# one failing workload must not stop the run
+				value = 'FAIL(%s)' % str(e).splitlines()[0][:60]
+			table[fs.name][name] = value
+			log('   %-32s %s' % (name, fmt(value)))
+	finally:
+		fs.unmount()
+		shutil.rmtree(os.path.join(fs.src, 'bench-' + fs.name), ignore_errors=True)
+	table[fs.name]['daemon CPU s'] = fs.cpu
+
+
+def fmt(value):
+	if isinstance(value, str) or value is None:
+		return value or '-'
+	if value >= 1000:
+		return '%.0f' % value
+	if value >= 10:
+		return '%.1f' % value
+	return '%.2f' % value
+
+
+def ratio(value, raw, kind):
+	if isinstance(value, str) or isinstance(raw, str) or not value or not raw:
+		return '-'
+	return '%.2f' % ((value / raw) if kind == 'rate' else (raw / value))
+
+
+def print_table(names, table):
+	rows = [(w[0], w[2], w[3]) for w in WORKLOADS]
+	header = ['workload', 'unit'] + names
+	lines = [header]
+	for name, unit, kind in rows:
+		raw = table['raw'].get(name)
+		cells = [name, unit]
+		for fs in names:
+			v = table[fs].get(name)
+			cells.append(fmt(v) if fs == 'raw' else '%s (%s)' % (fmt(v), ratio(v, raw, kind)))
+		lines.append(cells)
+	lines.append(['daemon CPU', 's'] + [fmt(table[fs].get('daemon CPU s')) for fs in names])
+	widths = [max(len(str(l[i])) for l in lines) for i in range(len(header))]
+	for i, l in enumerate(lines):
+		print('  '.join(str(c).ljust(widths[j]) if j < 2 else str(c).rjust(widths[j])
+				for j, c in enumerate(l)))
+		if i == 0:
+			print('  '.join('-' * w for w in widths))
+	print('(ratio in parentheses: performance relative to raw, higher is better; '
+	      'time workloads are raw time / time)')
+
+
+def parse_size(text):
+	m = re.fullmatch(r'(\d+)([kKmMgG]?)', text)
+	if not m:
+		raise argparse.ArgumentTypeError('size like 256M or 1G')
+	return int(m.group(1)) << {'': 0, 'k': 10, 'm': 20, 'g': 30}[m.group(2).lower()]
+
+
+def main():
+	p = argparse.ArgumentParser(description='caiofs benchmark (run as root)')
+	p.add_argument('--quick', action='store_true',
+		       help='small sizes and short runs (a few minutes in total)')
+	p.add_argument('--million', action='store_true',
+		       help='add create/stat/unlink of 1,000,000 files (slow)')
+	p.add_argument('--seq-size', type=parse_size, help='sequential file size (1G; quick 256M)')
+	p.add_argument('--rand-size', type=parse_size, help='random I/O file size (1G; quick 256M)')
+	p.add_argument('--runtime', type=int, help='seconds per random workload (10; quick 3)')
+	p.add_argument('--files', type=int, default=20000, help='files in the metadata workload')
+	p.add_argument('--backends', default='uring,linux,thread,sync')
+	p.add_argument('--only', help='comma-separated filesystems to run (raw always runs)')
+	p.add_argument('--caiofs', default='caiofs', help='the caiofs binary')
+	p.add_argument('--caiofs-opts', default='', help='extra -o options for caiofs')
+	p.add_argument('--mergerfs-opts', default='', help='-o options for mergerfs')
+	p.add_argument('--workdir', help='scratch directory (default: a new one under /var/tmp)')
+	p.add_argument('--json', help='also write the results here')
+	opts = p.parse_args()
+	opts.seq_size = opts.seq_size or (256 * MiB if opts.quick else 1 << 30)
+	opts.rand_size = opts.rand_size or (256 * MiB if opts.quick else 1 << 30)
+	opts.runtime = opts.runtime or (3 if opts.quick else 10)
+	if opts.million:
+		WORKLOADS.append(('files 1,000,000', 'files_million', 's', 'time'))
+	if os.geteuid() != 0:
+		sys.exit('caiofs-bench: run as root (mounts, drop_caches)')
+
+	scratch = opts.workdir or tempfile.mkdtemp(prefix='caiofs-bench.', dir='/var/tmp')
+	os.makedirs(scratch, exist_ok=True)
+	signal.signal(signal.SIGTERM, lambda *a: sys.exit(130))
+	fss = []
+	try:
+		tarball = os.path.join(scratch, 'include.tar')
+		subprocess.run(['tar', '-cf', tarball, '-C', '/usr', 'include'], check=True)
+		pll = build_passthrough_ll(scratch)
+		workloads = Workloads(opts, tarball, os.path.abspath(__file__))
+		fss = filesystems(opts, scratch, pll)
+		table = {fs.name: {} for fs in fss}
+		for fs in fss:
+			run_one(fs, workloads, table, scratch)
+		print('caiofs-bench: %s, seq %d MiB, random %d MiB x %ds, %d files, kernel %s' % (
+			'quick' if opts.quick else 'full', opts.seq_size // MiB, opts.rand_size // MiB,
+			opts.runtime, opts.files, os.uname().release))
+		print_table([fs.name for fs in fss], table)
+		if opts.json:
+			with open(opts.json, 'w') as f:
+				json.dump(table, f, indent=1)
+	finally:
+		for fs in fss:
+			fs.unmount()
+		if not opts.workdir:
+			shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == '__main__':
+	if len(sys.argv) > 1 and sys.argv[1] == 'files':
+		files_helper(sys.argv[2], int(sys.argv[3]))
+	else:
+		main()
