@@ -9,7 +9,8 @@ tests_core_selection_SOURCES = tests/core/selection.c \
 tests_core_selection_LDADD = libcaio.la
 
 # One line per backend in the test report; each skips (77) when its
-# backend is unavailable here and says why in its .log.
+# backend is unavailable here and says why in its .log.  One case by hand:
+#   tests/core/conformance uring eventfd      tests/core/selection probe-hook
 core_conformance_tests = \
 	tests/core/conformance-uring.sh \
 	tests/core/conformance-linux.sh \
