@@ -413,7 +413,7 @@ static bool aio_refused_to_pool(caio_ctx *ctx, caio_req *req, int err)
 {
 	if (err != -EINVAL || !aio_is_rw(req))
 		return false;
-	if (!ctx->pool && caio__pool_new(ctx, 4, &ctx->pool) < 0)
+	if (caio__start_fallback_pool(ctx) < 0)
 		return false;
 	caio__pool_submit(ctx->pool, &req, 1);
 	ctx->stats.fallback_requests++;

@@ -120,14 +120,18 @@ int caio__pool_new(caio_ctx *ctx, unsigned threads, struct caio_pool **poolp)
 		free(pool);
 		return err;
 	}
-	/* Pool completions arrive only through the eventfd. */
-	ctx->efd_watched = true;
 	*poolp = pool;
 	return 0;
 }
 
-void caio__pool_free(struct caio_pool *pool)
+void caio__pool_free(struct caio_pool *pool, bool forked)
 {
+	/* A forked child has none of the workers, and the lock may have
+	 * been held by one of them at the fork. */
+	if (forked) {
+		free(pool);
+		return;
+	}
 	pthread_mutex_lock(&pool->lock);
 	pool->stop = true;
 	pthread_cond_broadcast(&pool->work);

@@ -120,7 +120,7 @@ static int reap_done_list(caio_ctx *ctx, unsigned max)
 	return n;
 }
 
-static int start_fallback_pool(caio_ctx *ctx)
+int caio__start_fallback_pool(caio_ctx *ctx)
 {
 	if (ctx->pool)
 		return 0;
@@ -226,19 +226,14 @@ void caio_ctx_destroy(caio_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	if (caio__forked(ctx)) {
-		/* The backend's threads and kernel state stay with the parent:
-		 * release only this process's copy of memory and descriptors. */
-		close(ctx->efd);
-		free(ctx->queue);
-		free(ctx->slots);
-		free(ctx);
-		return;
-	}
-	drain_all(ctx);
+	/* In a forked child the requests, the pool's threads and the kernel
+	 * state stay with the parent: release only this process's copies
+	 * (every backend's exit knows not to wait there). */
+	if (!caio__forked(ctx))
+		drain_all(ctx);
 	ctx->ops->exit(ctx);
 	if (ctx->pool)
-		caio__pool_free(ctx->pool);
+		caio__pool_free(ctx->pool, caio__forked(ctx));
 	close(ctx->efd);
 	free(ctx->queue);
 	free(ctx->slots);
@@ -609,7 +604,7 @@ static int route_fallback(caio_ctx *ctx)
 			ctx->queue[kept++] = req;
 			continue;
 		}
-		err = start_fallback_pool(ctx);
+		err = caio__start_fallback_pool(ctx);
 		if (err) {
 			caio__finish(ctx, req, err);
 			continue;
@@ -670,7 +665,7 @@ int caio_reap(caio_ctx *ctx, unsigned max)
 		return -EBADFD;
 	if (!max)
 		max = UINT_MAX;
-	if (ctx->efd_watched)
+	if (ctx->efd_watched || ctx->pool_inflight)
 		drain_eventfd(ctx);
 	n = reap_done_list(ctx, max);
 	if (ctx->done_head && ctx->efd_watched)
@@ -722,8 +717,6 @@ static int block_once(caio_ctx *ctx, int64_t deadline)
 	}
 	if (ctx->done_head)
 		return 0;
-	if (!ctx->efd_watched)
-		ctx->efd_watched = true;
 	struct pollfd pfd = { .fd = ctx->efd, .events = POLLIN };
 	int timeout_ms = deadline < 0 ? -1 : (int)((left + 999999) / 1000000);
 

@@ -82,7 +82,7 @@ struct caio_ctx {
 	uint32_t threads;
 	uint32_t sqpoll_idle_ms;
 	int efd;			/* eventfd: every backend and the pool signal it */
-	bool efd_watched;		/* someone polls efd (or the pool runs): drain it on reap */
+	bool efd_watched;		/* the user polls efd: keep it readable while completions wait */
 	int fork_generation;
 	pid_t pid;
 
@@ -108,13 +108,14 @@ void caio__finish(caio_ctx *ctx, caio_req *req, int64_t res);	/* park on the don
 void caio__signal(caio_ctx *ctx);					/* make efd readable */
 void caio__count_submit(caio_ctx *ctx, unsigned nr);			/* one kernel submission of nr */
 bool caio__forked(const caio_ctx *ctx);
+int caio__start_fallback_pool(caio_ctx *ctx);			/* the pool for ops the backend lacks */
 
 /* execute.c: run one request synchronously; the syscall's result or -errno */
 int64_t caio__execute(const caio_req *req);
 
 /* backend-thread.c: the pool, shared by the thread backend and the fallback */
 int caio__pool_new(caio_ctx *ctx, unsigned threads, struct caio_pool **poolp);
-void caio__pool_free(struct caio_pool *pool);		/* after it went idle */
+void caio__pool_free(struct caio_pool *pool, bool forked);	/* after it went idle */
 void caio__pool_submit(struct caio_pool *pool, caio_req **reqs, unsigned nr);
 int caio__pool_reap(struct caio_pool *pool, unsigned max);
 int caio__pool_cancel(struct caio_pool *pool, caio_req *req);	/* 0 or -EALREADY */
