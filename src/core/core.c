@@ -198,7 +198,7 @@ int caio_ctx_new(caio_ctx **ctxp, const struct caio_params *params)
 	*ctxp = ctx;
 	return 0;
 fail:
-	if (err == -ENOMEM)
+	if (err == -ENOMEM && p.error && p.error_len && !p.error[0])
 		set_error(&p, "out of memory");
 	if (ctx->efd >= 0)
 		close(ctx->efd);
