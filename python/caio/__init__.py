@@ -72,16 +72,18 @@ def _requested():
     """(backend, where it was asked for) or (None, None)."""
     value = os.environ.get("CAIO_IMPL", "").strip()
     if value:
-        return value.lower(), "CAIO_IMPL"
+        return value, "CAIO_IMPL"
     return _from_file(DEFAULT_IMPLEMENTATION_FILE), DEFAULT_IMPLEMENTATION_FILE
 
 
 def _select():
     automatic = next(iter(_AVAILABLE))
     requested, where = _requested()
-    if requested is None or requested in _AVAILABLE:
-        return requested or automatic
-    why = "is not a backend" if requested not in _NAMES else "is not available here"
+    if requested is None:
+        return automatic
+    if requested.lower() in _AVAILABLE:
+        return requested.lower()
+    why = "is not a backend" if requested.lower() not in _NAMES else "is not available here"
     warnings.warn(
         "caio: %s=%r %s; available values: %s; using the automatic choice %r"
         % (where, requested, why, ", ".join(_AVAILABLE), automatic),

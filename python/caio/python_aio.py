@@ -10,11 +10,13 @@ pure-Python caio did.
 import collections
 import errno
 import mmap
+import operator
 import os
 import queue
 import select
 import threading
 import time
+import weakref
 from typing import Any, Callable, Optional, Union
 
 from .abstract import AbstractContext, AbstractOperation, ContextFullError
@@ -27,15 +29,17 @@ _NEW, _FLIGHT, _DONE = range(3)
 
 
 def _check_fd(fd) -> int:
-    fd = fd if isinstance(fd, int) else getattr(fd, "fileno", lambda: fd)()
-    fd = int(fd.__index__())
+    """An int or an object with fileno(), like os.fstat() takes; never negative."""
+    if not isinstance(fd, int) and hasattr(fd, "fileno"):
+        fd = fd.fileno()
+    fd = operator.index(fd)
     if fd < 0:
         raise ValueError("file descriptor cannot be a negative integer (%d)" % fd)
     return fd
 
 
 def _check_offset(offset) -> int:
-    offset = offset.__index__()
+    offset = operator.index(offset)
     if offset < 0:
         raise ValueError("offset must not be negative")
     if offset >= 1 << 63:
@@ -44,11 +48,11 @@ def _check_offset(offset) -> int:
 
 
 def _check_nbytes(nbytes) -> int:
-    nbytes = nbytes.__index__()
+    nbytes = operator.index(nbytes)
     if nbytes < 0:
         raise ValueError("nbytes must not be negative")
-    if nbytes > (1 << 63) - 1:
-        raise OverflowError("nbytes is too large")
+    if nbytes >= 1 << 63:
+        raise OverflowError("nbytes must be below 2**63")
     return nbytes
 
 
@@ -178,6 +182,10 @@ class Operation(AbstractOperation):
             return 0
         except OSError as exc:
             return -(exc.errno or errno.EIO)
+        except MemoryError:
+            return -errno.ENOMEM
+        except (OverflowError, ValueError):
+            return -errno.EINVAL
 
     def _finish(self, result):
         """Publish the result, run the callback and resolve the future."""
@@ -208,28 +216,47 @@ def _aligned(nbytes):
 
 
 def _pread_all(fd, nbytes, offset) -> bytes:
-    if nbytes <= MAX_RW_COUNT:
-        try:
-            return os.pread(fd, nbytes, offset)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL or not nbytes or not _is_direct(fd):
-                raise
-    # O_DIRECT (aligned buffer) or larger than one kernel transfer.
-    buf = _aligned(nbytes) if _is_direct(fd) else bytearray(nbytes)
+    """pread until nbytes, EOF or a short read, one kernel transfer at a time."""
+    piece = min(nbytes, MAX_RW_COUNT)
+    try:
+        data = os.pread(fd, piece, offset)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL or not nbytes or not _is_direct(fd):
+            raise
+        return _pread_direct(fd, nbytes, offset)
+    if len(data) < piece or nbytes == piece:
+        return data
+    parts = [data]
+    done = len(data)
+    while done < nbytes:
+        piece = min(nbytes - done, MAX_RW_COUNT)
+        data = os.pread(fd, piece, offset + done)
+        parts.append(data)
+        done += len(data)
+        if len(data) < piece:
+            break
+    return b"".join(parts)
+
+
+def _pread_direct(fd, nbytes, offset) -> bytes:
+    """O_DIRECT: read through a page-aligned buffer."""
+    size = min(nbytes, MAX_RW_COUNT)
+    buf = _aligned(size)
     view = memoryview(buf)
+    parts = []
     done = 0
     try:
         while done < nbytes:
-            piece = min(nbytes - done, MAX_RW_COUNT)
-            got = os.preadv(fd, [view[done:done + piece]], offset + done)
+            piece = min(nbytes - done, size)
+            got = os.preadv(fd, [view[:piece]], offset + done)
+            parts.append(bytes(view[:got]))
             done += got
             if got < piece:
                 break
-        return bytes(view[:done])
     finally:
         view.release()
-        if isinstance(buf, mmap.mmap):
-            buf.close()
+        buf.close()
+    return b"".join(parts)
 
 
 def _pwrite_all(fd, view, offset) -> int:
@@ -286,6 +313,19 @@ class _Signal:
             os.close(self.wfd)
 
 
+_CONTEXTS = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    # The workers stayed in the parent: an inherited context cannot work.
+    for context in list(_CONTEXTS):
+        context._forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Context(AbstractContext):
     """caio Context on python_aio: pure Python worker threads (CAIO_IMPL=python).
 
@@ -305,6 +345,8 @@ class Context(AbstractContext):
         self._lock = threading.Lock()       # _pending, states, _closed
         self._polled = False                # someone collects completions
         self._closed = False
+        self._forked = False                # inherited by a forked child
+        _CONTEXTS.add(self)
 
     # ---- properties ----
 
@@ -337,6 +379,10 @@ class Context(AbstractContext):
     def _check_open(self):
         if self._closed:
             raise RuntimeError("caio context is closed")
+        if self._forked:
+            raise OSError(errno.EBADFD, "this caio context was created by another "
+                          "process (inherited across fork); create a new context "
+                          "in the child")
 
     # ---- workers ----
 
@@ -517,6 +563,9 @@ class Context(AbstractContext):
     def close(self):
         """Cancel what no worker started, finish what is collected; running
         operations end on their worker with their real result.  Idempotent."""
+        if self._forked:
+            self._closed = True     # the parent's workers and queue: not ours
+            return
         with self._lock:
             if self._closed:
                 return
