@@ -226,8 +226,8 @@ static void print_interval(const struct snap *prev, const struct snap *cur)
 
 		if (!p)
 			p = &zero;
-		if (c->done == p->done && c->started == p->started)
-			continue;
+		if (!c->done && !c->started)
+			continue;	/* like iostat: every op ever seen, idle or not */
 		for (b = 0; b < NHIST; b++)
 			hist[b] = c->hist[b] - p->hist[b];
 		printf("%-16s %10.1f %10.2f %8llu %8lld %10.1f %10.1f\n", c->name,

@@ -73,6 +73,7 @@ struct cfs_inode {
 /* An open file (fi->fh). */
 struct cfs_file {
 	int fd;
+	int buffered_fd;			/* O_DIRECT files: the same without O_DIRECT, or -1 */
 	int flags;				/* open flags given to the backing open */
 	struct cfs_inode *inode;
 };

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /*
  * A handler takes a caio slot and returns at once; the loop flushes every
@@ -159,13 +160,55 @@ static int write_buffer(struct cfs_io *io, const char *buf, size_t size,
 	return 0;
 }
 
+/*
+ * The kernel writes back its page cache (mmap, writeback_cache) through
+ * any writable open file of the inode, at page offsets and with lengths
+ * that need not be aligned: through an O_DIRECT descriptor they would fail
+ * and through an O_APPEND one land at the end.  They go through a second
+ * descriptor of the same file without those flags.
+ */
+static int writepage_fd(struct cfs_file *f)
+{
+	char proc[64];
+	int fd;
+
+	int none = -1;
+
+	fd = __atomic_load_n(&f->buffered_fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0)
+		return fd;
+	cfs_proc_path(f->fd, proc, sizeof(proc));
+	fd = open(proc, (f->flags & ~(O_DIRECT | O_APPEND | O_TRUNC | O_CREAT |
+				      O_EXCL)) | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* Two loops may get here for one file: the first one wins. */
+	if (!__atomic_compare_exchange_n(&f->buffered_fd, &none, fd, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		close(fd);
+		return none;
+	}
+	return fd;
+}
+
 void cfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	       off_t off, struct fuse_file_info *fi)
 {
 	struct cfs_file *f = file_of(fi);
-	struct cfs_io *io = io_new(req, CAIO_OP_WRITE, f->fd);
+	bool direct = f->flags & O_DIRECT;
+	struct cfs_io *io;
+	int fd = f->fd;
 
-	if (!io || write_buffer(io, buf, size, f->flags & O_DIRECT) < 0) {
+	if (fi->writepage && (f->flags & (O_DIRECT | O_APPEND))) {
+		fd = writepage_fd(f);
+		if (fd < 0) {
+			fuse_reply_err(req, -fd);
+			return;
+		}
+		direct = false;
+	}
+	io = io_new(req, CAIO_OP_WRITE, fd);
+	if (!io || write_buffer(io, buf, size, direct) < 0) {
 		free(io);
 		fuse_reply_err(req, ENOMEM);
 		return;

@@ -150,7 +150,12 @@ static void usage(void)
 	       "    -o direct_io           bypass the kernel page cache\n"
 	       "    -o max_read=N          largest read request (default: as large as the kernel allows)\n"
 	       "    -o max_write=N         largest write request (default: 1 MiB)\n"
-	       "    -o max_background=N    asynchronous requests the kernel may queue (default: threads x queue_depth)\n\n");
+	       "    -o max_background=N    asynchronous requests the kernel may queue (default: threads x queue_depth)\n"
+	       "    -o clone_fd            one FUSE device descriptor per loop\n\n"
+	       "Security: with -o allow_other also give -o default_permissions, so that the\n"
+	       "kernel checks every access against the owner, mode and ACLs of the source\n"
+	       "files; caiofs creates files as the calling user (see caiofs(1)).\n"
+	       "Standard mount options: allow_other, default_permissions, ro, fsname=NAME, ...\n\n");
 }
 
 static void print_version(void)
@@ -521,6 +526,19 @@ static int open_source(unsigned fd_cache)
 	return 0;
 }
 
+/*
+ * allow_other without default_permissions would let every user open what
+ * only the daemon (root) may: the kernel must check each access against
+ * the source's owners, modes and ACLs, so allow_other implies it.
+ */
+static int add_implied_opts(struct fuse_args *args)
+{
+	if (!cfs.opt.allow_other || cfs.opt.default_permissions)
+		return 0;
+	cfs.opt.default_permissions = 1;
+	return fuse_opt_add_arg(args, "-odefault_permissions");
+}
+
 static int add_name_opts(struct fuse_args *args)
 {
 	if (!fsname_given && add_escaped_opt(args, "fsname", cfs.opt.source_real))
@@ -542,8 +560,8 @@ static void log_mounted(unsigned fd_cache, int control_fd)
 			cfs.handles_reason);
 	if (control_fd < 0)
 		cfs_log(LOG_WARNING, "no control socket: caiofs-stat will not see this mount");
-	if (cfs.opt.allow_other && !cfs.opt.default_permissions)
-		cfs_log(LOG_WARNING, "allow_other without default_permissions: other users get the daemon's access to existing files (see caiofs(1))");
+	if (cfs.opt.allow_other)
+		cfs_log(LOG_INFO, "allow_other: the kernel checks permissions (default_permissions)");
 }
 
 /* Everything after the mount: loops, the main wait, the clean exit. */
@@ -634,7 +652,8 @@ int main(int argc, char *argv[])
 	cfs.nloops = cfs.opt.threads;
 	cfs.dont_mask = 1;
 	fd_cache = setup_fd_limit();
-	if (setup_groups() < 0 || open_source(fd_cache) < 0 || add_name_opts(&args) < 0)
+	if (setup_groups() < 0 || open_source(fd_cache) < 0 ||
+	    add_name_opts(&args) < 0 || add_implied_opts(&args) < 0)
 		goto out;
 	res = mount_and_serve(&args, fd_cache);
 	cfs_inode_exit();

@@ -545,6 +545,7 @@ static struct cfs_file *file_new(struct cfs_inode *in, int fd, int flags)
 	if (!f)
 		return NULL;
 	f->fd = fd;
+	f->buffered_fd = -1;
 	f->flags = flags;
 	f->inode = in;
 	cfs_inode_opened(in, 1);
@@ -554,6 +555,8 @@ static struct cfs_file *file_new(struct cfs_inode *in, int fd, int flags)
 static void file_free(struct cfs_file *f)
 {
 	close(f->fd);
+	if (f->buffered_fd >= 0)
+		close(f->buffered_fd);
 	cfs_inode_opened(f->inode, -1);
 	free(f);
 }
