@@ -8,7 +8,8 @@
 #                /var/tmp.  It must be a real filesystem (not tmpfs): the
 #                O_DIRECT cells need one.
 #   FILE_SIZE    test file size, fio syntax (default 1g)
-#   RUNTIME      seconds per run (default 5); a cell is 2 runs per backend
+#   RUNTIME      seconds per run (default 3): 10 cells x 4 backends x 2 runs
+#                is about 4 minutes
 #   BACKENDS     default "uring linux thread sync"
 #   CELLS        cells to run, shell patterns on the cell names (default all):
 #                rr4k-qd1-cached rr4k-qd32-cached rr4k-qd128-cached
@@ -40,10 +41,18 @@
 # and lat_percentiles=1 so its p50/p99 are, like caio-bench's, from
 # submission to completion.  Page-cached cells warm the cache first
 # (cat FILE >/dev/null); write cells fsync the file after each run.
+#
+# Columns: caio/fio is the IOPS ratio.  "per CPU" divides each side by the
+# CPU it used (caio-bench: getrusage(RUSAGE_SELF), all its threads, kernel
+# io-wq workers included; fio: its job threads only, summed over numjobs),
+# which is steadier on a shared machine for the CPU-bound page-cached cells,
+# but flatters fio where io_uring hands work to io-wq (buffered writes).
+# Direct cells measure the device: on a shared disk they are noisy, use
+# REPEAT=3 and read the ratio with the latencies next to it.
 set -u
 set -f	# CELLS holds patterns and options are expanded unquoted: no globbing
 
-RUNTIME=${RUNTIME:-5}
+RUNTIME=${RUNTIME:-3}
 FILE_SIZE=${FILE_SIZE:-1g}
 BACKENDS=${BACKENDS:-uring linux thread sync}
 CELLS=${CELLS:-*}
