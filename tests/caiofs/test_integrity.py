@@ -1,0 +1,469 @@
+# test_integrity.py - data integrity through caiofs on every backend: fio verify, a multi-process fsx-like stress, mmap vs read(), O_DIRECT alignment against the raw fs.
+import errno
+import json
+import mmap
+import os
+import pickle
+import random
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import pytest
+
+from cfsutil import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, errname, fallocate
+from conftest import (REFERENCE, BindMount, Mount, Watchdog,
+		      backends_under_test, skip_if_unavailable)
+
+MiB = 1 << 20
+FIO = shutil.which('fio')
+USER = (1000, 1000)
+
+
+@pytest.fixture(scope='module', params=backends_under_test())
+def shared(request):
+	"""One caiofs mount per backend (allow_other,default_permissions, as the
+	external suites use it) and a raw directory next to its source."""
+	root = os.environ.get('CAIOFS_TEST_TMPDIR') or tempfile.gettempdir()
+	base = tempfile.mkdtemp(prefix='caiofs-integrity.', dir=root)
+	os.chmod(base, 0o755)
+	cls = BindMount if REFERENCE == 'bind' else Mount
+	m = cls(base, request.param, ['allow_other', 'default_permissions'])
+	raw = os.path.join(base, 'raw')
+	os.mkdir(raw)
+	try:
+		failure = m.start()
+		if failure is not None:
+			skip_if_unavailable(request.param, failure)
+			pytest.fail(failure)
+		os.chmod(m.path(), 0o777)
+		yield m, raw
+	finally:
+		problems = m.stop()
+		m.kill()
+		shutil.rmtree(base, ignore_errors=True)
+		if problems:
+			pytest.fail('\n'.join(problems))
+
+
+@pytest.fixture
+def mnt_dir(shared, request):
+	"""A fresh directory in the mount for one test, and a watchdog that
+	aborts the connection if the test hangs in a FUSE request."""
+	m, raw = shared
+	name = request.node.name.replace('/', '_')
+	os.mkdir(m.path(name), 0o777)
+	os.chmod(m.path(name), 0o777)
+	dog = Watchdog(80)
+	dog.mounts.append(m)
+	try:
+		yield m, m.path(name), m.spath(name), raw
+	finally:
+		dog.cancel()
+
+
+# ---- fio with verification -----------------------------------------------
+
+FIO_CASES = [('psync', 0), ('psync', 1), ('libaio', 0), ('libaio', 1)]
+
+
+@pytest.mark.timeout(100)
+@pytest.mark.parametrize('engine,direct', FIO_CASES,
+			 ids=['%s-%s' % (e, 'direct' if d else 'buffered') for e, d in FIO_CASES])
+def test_fio_verify(mnt_dir, engine, direct):
+	"""Random writes by two jobs, then every block read back and checked
+	(crc32c header per block, first mismatch fatal)."""
+	if FIO is None:
+		pytest.skip('fio is not installed (apt-get install fio)')
+	m, path, spath, raw = mnt_dir
+	size = (8 if direct else 24) * MiB	# O_DIRECT reaches the disk: keep it short
+	args = [FIO, '--name=integrity', '--directory=' + path, '--rw=randwrite',
+		'--size=%d' % size, '--numjobs=2', '--ioengine=' + engine,
+		'--direct=%d' % direct, '--verify=crc32c', '--do_verify=1',
+		'--verify_fatal=1', '--verify_dump=0', '--output-format=json',
+		'--group_reporting=0', '--randseed=%d' % random.randrange(1 << 30)]
+	args += ['--bs=4k'] if direct else ['--bsrange=1k-64k', '--bs_unaligned=1']
+	if engine == 'libaio':
+		args += ['--iodepth=16', '--iodepth_batch_submit=8']
+	res = subprocess.run(args, capture_output=True, text=True, timeout=90)
+	assert res.returncode == 0, 'fio failed (%d):\n%s\n%s' % (
+		res.returncode, res.stdout[-3000:], res.stderr[-3000:])
+	report = json.loads(res.stdout[res.stdout.index('{'):])
+	for job in report['jobs']:
+		assert job['error'] == 0, job
+		written = job['write']['io_bytes']
+		# with random block sizes the random map leaves a few gaps
+		assert size * 0.95 < written <= size, job['write']
+		# the verify pass read every block written
+		assert job['read']['io_bytes'] == written, job['read']
+	assert len(os.listdir(spath)) == 2
+	for name in os.listdir(spath):
+		assert os.stat(os.path.join(spath, name)).st_size == size
+
+
+# ---- several processes, random operations, in-memory models --------------
+
+FILE_MAX = 768 * 1024
+REGION = 256 * 1024
+
+
+class Model:
+	"""A file region and what it must contain."""
+
+	def __init__(self, fd, base, limit, can_resize, direct=False, initial=b''):
+		self.fd = fd
+		self.base = base
+		self.limit = limit
+		self.can_resize = can_resize
+		self.direct = direct
+		self.data = bytearray(initial)
+
+	def set(self, off, data):
+		if off > len(self.data):
+			self.data.extend(bytes(off - len(self.data)))
+		self.data[off:off + len(data)] = data
+
+
+class StressFailure(Exception):
+	pass
+
+
+def stress_worker(seed, mine_path, shared_path, index, initial, nops):
+	"""Random pwrite/pread/ftruncate/punch on a private file and on this
+	worker's region of the shared file; every read checked at once."""
+	rnd = random.Random(seed)
+	direct = index == 0		# one worker uses O_DIRECT on its own file
+	flags = os.O_RDWR | os.O_CREAT | (os.O_DIRECT if direct else 0)
+	mine = Model(os.open(mine_path, flags, 0o644), 0, FILE_MAX, True, direct)
+	region = Model(os.open(shared_path, os.O_RDWR), index * REGION, REGION, False,
+		       initial=initial)
+	abuf = mmap.mmap(-1, 128 * 1024)	# page aligned, for O_DIRECT
+	log = []
+
+	def fail(what):
+		raise StressFailure('worker %d seed %d op %d: %s\nlast ops:\n  %s' % (
+			index, seed, len(log), what, '\n  '.join(log[-20:])))
+
+	def span(mdl, limit):
+		if mdl.direct:
+			off = rnd.randrange(max(limit // 4096, 1)) * 4096
+			return off, rnd.randrange(1, 33) * 4096
+		off = rnd.randrange(max(limit, 1))
+		return off, rnd.randrange(1, 65537)
+
+	def do_write(mdl):
+		off, size = span(mdl, mdl.limit)
+		size = min(size, mdl.limit - off)
+		if size <= 0:
+			return
+		data = rnd.randbytes(size)
+		log.append('%s write %d+%d' % ('shared' if not mdl.can_resize else 'own', off, size))
+		if mdl.direct:
+			view = memoryview(abuf)[:size]
+			view[:] = data
+			n = os.pwritev(mdl.fd, [view], off)
+			view.release()
+		else:
+			n = os.pwrite(mdl.fd, data, mdl.base + off)
+		if n != size:
+			fail('short write %d of %d' % (n, size))
+		mdl.set(off, data)
+
+	def do_read(mdl):
+		off, size = span(mdl, len(mdl.data) + 8192)
+		if not mdl.can_resize:
+			size = max(0, min(size, mdl.limit - off))
+		log.append('%s read %d+%d' % ('shared' if not mdl.can_resize else 'own', off, size))
+		if mdl.direct:
+			view = memoryview(abuf)[:size]
+			n = os.preadv(mdl.fd, [view], off)
+			got = bytes(view[:n])
+			view.release()
+		else:
+			got = os.pread(mdl.fd, size, mdl.base + off)
+		want = bytes(mdl.data[off:off + size])
+		if got != want:
+			bad = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]),
+				   min(len(got), len(want)))
+			fail('read %d+%d: %d bytes, expected %d; first difference at %d' % (
+				off, size, len(got), len(want), off + bad))
+
+	def do_truncate(mdl):
+		size = rnd.randrange(mdl.limit)
+		if mdl.direct:
+			size &= ~4095
+		log.append('own truncate %d' % size)
+		os.ftruncate(mdl.fd, size)
+		if size < len(mdl.data):
+			del mdl.data[size:]
+		else:
+			mdl.data.extend(bytes(size - len(mdl.data)))
+
+	def do_punch(mdl):
+		off, size = span(mdl, max(len(mdl.data), 1))
+		log.append('%s punch %d+%d' % ('shared' if not mdl.can_resize else 'own', off, size))
+		if not mdl.can_resize:
+			size = min(size, mdl.limit - off)
+		if size <= 0:
+			return
+		fallocate(mdl.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, mdl.base + off, size)
+		end = min(off + size, len(mdl.data))
+		if end > off:
+			mdl.data[off:end] = bytes(end - off)
+
+	def do_fsync(mdl):
+		log.append('fsync')
+		os.fdatasync(mdl.fd) if rnd.random() < 0.5 else os.fsync(mdl.fd)
+
+	choices = [(do_write, 30), (do_read, 30), (do_truncate, 8), (do_punch, 8), (do_fsync, 2)]
+	ops = [fn for fn, weight in choices for _ in range(weight)]
+	try:
+		for _ in range(nops):
+			fn = rnd.choice(ops)
+			mdl = region if rnd.random() < 0.4 else mine
+			if fn is do_truncate and not mdl.can_resize:
+				fn = do_write
+			fn(mdl)
+		for mdl in (mine, region):
+			st = os.fstat(mdl.fd)
+			if mdl.can_resize and st.st_size != len(mdl.data):
+				fail('size %d, model %d' % (st.st_size, len(mdl.data)))
+		return bytes(mine.data), bytes(region.data)
+	finally:
+		os.close(mine.fd)
+		os.close(region.fd)
+		abuf.close()
+
+
+def spawn(fn, args, ids=None, timeout=60):
+	"""Start fn(*args) in a forked child (optionally as ids); returns a
+	handle for collect()."""
+	rfd, wfd = os.pipe()
+	pid = os.fork()
+	if pid == 0:
+		os.close(rfd)
+		try:
+			if ids:
+				os.setgroups([])
+				os.setgid(ids[1])
+				os.setuid(ids[0])
+			result = (True, fn(*args))
+		except BaseException as e:
+			result = (False, '%s: %s' % (type(e).__name__, e))
+		os.write(wfd, pickle.dumps(result))
+		os._exit(0)
+	os.close(wfd)
+	return pid, rfd, timeout
+
+
+def collect(handle):
+	pid, rfd, timeout = handle
+	chunks = []
+	try:
+		while True:
+			ready, _, _ = select.select([rfd], [], [], timeout)
+			if not ready:
+				os.kill(pid, signal.SIGKILL)
+				raise TimeoutError('worker %d timed out' % pid)
+			chunk = os.read(rfd, 1 << 20)
+			if not chunk:
+				break
+			chunks.append(chunk)
+	finally:
+		os.close(rfd)
+		os.waitpid(pid, 0)
+	ok, value = pickle.loads(b''.join(chunks))
+	if not ok:
+		raise AssertionError(value)
+	return value
+
+
+def read_all(path):
+	with open(path, 'rb') as f:
+		return f.read()
+
+
+@pytest.mark.timeout(90)
+def test_multiprocess_stress(mnt_dir):
+	"""Four processes (root and another uid, one using O_DIRECT) on their
+	own files and on disjoint regions of one shared file; afterwards the
+	files read through the mount and from the source equal the models."""
+	m, path, spath, raw = mnt_dir
+	nworkers = 4
+	seed = int(os.environ.get('CAIOFS_FSX_SEED') or random.randrange(1 << 30))
+	shared_name = os.path.join(path, 'shared')
+	with open(shared_name, 'wb') as f:
+		f.write(os.urandom(nworkers * REGION))
+	os.chmod(shared_name, 0o666)
+	initial = read_all(shared_name)
+	handles = []
+	for i in range(nworkers):
+		ids = USER if i % 2 else None
+		args = (seed + i, os.path.join(path, 'own%d' % i), shared_name, i,
+			initial[i * REGION:(i + 1) * REGION], 700)
+		handles.append(spawn(stress_worker, args, ids))
+	results = []
+	errors = []
+	for h in handles:
+		try:
+			results.append(collect(h))
+		except (AssertionError, TimeoutError) as e:
+			errors.append(str(e))
+	assert not errors, 'seed %d (CAIOFS_FSX_SEED to replay):\n%s' % (seed, '\n'.join(errors))
+	expect_shared = bytearray(initial)
+	for i, (own, region) in enumerate(results):
+		expect_shared[i * REGION:(i + 1) * REGION] = region
+		for where in (os.path.join(path, 'own%d' % i), os.path.join(spath, 'own%d' % i)):
+			assert read_all(where) == own, 'own%d differs from the model (%s)' % (i, where)
+		st = os.stat(os.path.join(spath, 'own%d' % i))
+		assert st.st_uid == (USER[0] if i % 2 else 0)
+	assert read_all(shared_name) == expect_shared
+	assert read_all(os.path.join(spath, 'shared')) == expect_shared
+
+
+# ---- mmap MAP_SHARED writer, read() reader --------------------------------
+
+def wait_byte(fd):
+	ready, _, _ = select.select([fd], [], [], 30)
+	assert ready, 'peer did not answer'
+	return os.read(fd, 1)
+
+
+def mmap_writer(path, go_r, done_w, pattern):
+	"""Writes pattern through a shared mapping; tells the reader; on its
+	word writes more, msyncs and reports."""
+	fd = os.open(path, os.O_RDWR)
+	try:
+		mp = mmap.mmap(fd, len(pattern), mmap.MAP_SHARED)
+		try:
+			mp[:] = pattern
+			os.write(done_w, b'1')		# not msynced yet
+			wait_byte(go_r)
+			mp[4096:8192] = b'\xa5' * 4096
+			mp.flush()			# msync(MS_SYNC)
+			os.write(done_w, b'2')
+			wait_byte(go_r)			# the reader wrote with write()
+			return bytes(mp[:])
+		finally:
+			mp.close()
+	finally:
+		os.close(fd)
+
+
+@pytest.mark.timeout(60)
+def test_mmap_shared_write_seen_by_read(mnt_dir):
+	m, path, spath, raw = mnt_dir
+	size = 256 * 1024
+	name = os.path.join(path, 'mapped')
+	with open(name, 'wb') as f:
+		f.truncate(size)
+	pattern = random.randbytes(size)
+	go_r, go_w = os.pipe()
+	done_r, done_w = os.pipe()
+	reader_fd = os.open(name, os.O_RDWR)
+	try:
+		h = spawn(mmap_writer, (name, go_r, done_w, pattern))
+		assert wait_byte(done_r) == b'1'
+		# another process, plain read(): the mapping's dirty pages are seen
+		assert os.pread(reader_fd, size, 0) == pattern
+		os.write(go_w, b'g')
+		assert wait_byte(done_r) == b'2'
+		expect = bytearray(pattern)
+		expect[4096:8192] = b'\xa5' * 4096
+		assert os.pread(reader_fd, size, 0) == expect
+		# after msync the data is in the source file
+		assert read_all(os.path.join(spath, 'mapped')) == expect
+		# and write() by this process is seen through the other's mapping
+		os.pwrite(reader_fd, b'\x5a' * 100, 10000)
+		expect[10000:10100] = b'\x5a' * 100
+		os.write(go_w, b'g')
+		assert collect(h) == expect
+	finally:
+		os.close(reader_fd)
+		for fd in (go_r, go_w, done_r, done_w):
+			os.close(fd)
+
+
+# ---- O_DIRECT with unaligned user buffers, offsets, lengths ----------------
+
+# (label, buffer misalignment, file offset, length)
+DIRECT_CASES = [
+	('aligned', 0, 0, 4096),
+	('buffer+1', 1, 0, 4096),
+	('buffer+512', 512, 4096, 8192),
+	('offset+1', 0, 1, 4096),
+	('offset+512', 0, 512, 4096),
+	('length 100', 0, 8192, 100),
+	('buffer+1 1MiB', 1, 65536, MiB),
+	('buffer+3 offset+5 length 777', 3, 5, 777),
+]
+
+
+def direct_io(path, kind, misalign, off, length, data):
+	"""One O_DIRECT pwrite or pread: returns the count or the errno name,
+	and the data read."""
+	fd = os.open(path, (os.O_RDWR if kind == 'write' else os.O_RDONLY) | os.O_DIRECT)
+	buf = mmap.mmap(-1, length + 8192)
+	view = memoryview(buf)[misalign:misalign + length]
+	try:
+		if kind == 'write':
+			view[:] = data
+			res = os.pwritev(fd, [view], off)
+			return res, None
+		res = os.preadv(fd, [view], off)
+		return res, bytes(view[:res])
+	except OSError as e:
+		return errname(e.errno), None
+	finally:
+		view.release()
+		buf.close()
+		os.close(fd)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize('kind', ['write', 'read'])
+def test_odirect_alignment_like_raw(mnt_dir, kind):
+	"""Unaligned O_DIRECT: the mount answers like the raw fs, or succeeds
+	with exactly the right data (FUSE copies user buffers, so a misaligned
+	buffer may work); it never returns a short count, EIO or bad data."""
+	m, path, spath, raw = mnt_dir
+	rawdir = os.path.join(raw, os.path.basename(path))
+	os.mkdir(rawdir)
+	initial = random.randbytes(3 * MiB)
+	problems = []
+	for i, (label, misalign, off, length) in enumerate(DIRECT_CASES):
+		data = random.randbytes(length)
+		outcome = {}
+		for side, d in (('raw', rawdir), ('caiofs', path)):
+			name = os.path.join(d, 'f%d' % i)
+			with open(name, 'wb') as f:
+				f.write(initial)
+			res, got = direct_io(name, kind, misalign, off, length, data)
+			outcome[side] = (res, got, read_all(name))
+		raw_res, raw_got, raw_after = outcome['raw']
+		res, got, after = outcome['caiofs']
+		if kind == 'write':
+			expect_after = bytearray(initial)
+			expect_after[off:off + length] = data
+			if raw_res not in (length, 'EINVAL'):
+				problems.append('%s: the raw fs answered %r' % (label, raw_res))
+			if res == raw_res:
+				ok = after == raw_after
+			else:
+				ok = raw_res == 'EINVAL' and res == length and after == expect_after
+			if not ok or after not in (initial, expect_after):
+				problems.append('%s write: raw %r, caiofs %r%s' % (
+					label, raw_res, res, '' if after in (initial, expect_after)
+					else ' and the file content is wrong'))
+		else:
+			want = initial[off:off + length]
+			if res == raw_res:
+				ok = got == raw_got
+			else:
+				ok = raw_res == 'EINVAL' and res == length and got == want
+			if not ok:
+				problems.append('%s read: raw %r, caiofs %r%s' % (
+					label, raw_res, res, '' if got in (None, want) else ' with wrong data'))
+	assert not problems, '\n'.join(problems)
