@@ -38,6 +38,8 @@ struct cfs_options {
 	int direct_io;
 	int no_splice;
 	unsigned max_read;		/* also given to fuse_session_new */
+	unsigned read_ahead_kb;		/* the mount's bdi readahead; 0 = kernel's */
+	int read_ahead_kb_set;
 	int default_permissions;
 	int allow_other;
 	int read_only;
@@ -115,6 +117,7 @@ struct cfs_fs {
 	int daemon_ngroups;
 	unsigned max_write;		/* negotiated */
 	unsigned conn_want;		/* negotiated FUSE_CAP_* */
+	int parallel_direct_writes;	/* the kernel knows FOPEN_PARALLEL_DIRECT_WRITES */
 	struct fuse_conn_info_opts *conn_opts;	/* -o max_write=, max_background=... */
 	uint64_t start_ns;
 };

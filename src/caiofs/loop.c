@@ -227,7 +227,38 @@ static uint64_t reply_bytes(unsigned opcode, const struct iovec *iov, int count,
 	return 0;
 }
 
-static void track_reply(struct cfs_loop *loop, const struct iovec *iov, int count)
+/*
+ * libfuse 3.14 cannot set FOPEN_PARALLEL_DIRECT_WRITES: without it the
+ * kernel takes the inode lock exclusively for every direct write and
+ * serialises O_DIRECT writers of one file.  Our writes need no such
+ * lock, so add the flag to successful open and create replies.
+ */
+#ifndef FOPEN_PARALLEL_DIRECT_WRITES
+#define FOPEN_PARALLEL_DIRECT_WRITES	(1 << 6)
+#endif
+
+static void allow_parallel_direct_writes(unsigned opcode, struct iovec *iov,
+					 int count)
+{
+	const struct fuse_out_header *out = iov[0].iov_base;
+	struct fuse_open_out *open_out;
+	size_t at;
+
+	if (out->error || count < 2 || !cfs.parallel_direct_writes)
+		return;
+	if (opcode == FUSE_OPEN)
+		at = 0;
+	else if (opcode == FUSE_CREATE)
+		at = sizeof(struct fuse_entry_out);
+	else
+		return;
+	if (iov[1].iov_len < at + sizeof(*open_out))
+		return;
+	open_out = (struct fuse_open_out *)((char *)iov[1].iov_base + at);
+	open_out->open_flags |= FOPEN_PARALLEL_DIRECT_WRITES;
+}
+
+static void track_reply(struct cfs_loop *loop, struct iovec *iov, int count)
 {
 	const struct fuse_out_header *out = iov[0].iov_base;
 	unsigned s;
@@ -240,6 +271,7 @@ static void track_reply(struct cfs_loop *loop, const struct iovec *iov, int coun
 
 		if (t->unique != out->unique)
 			continue;
+		allow_parallel_direct_writes(t->opcode, iov, count);
 		cfs_stats_done(&loop->stats, t->opcode, cfs_now_ns() - t->start_ns,
 			       out->error, reply_bytes(t->opcode, iov, count, out));
 		track_delete(loop, s);
@@ -405,6 +437,12 @@ static void *loop_main(void *arg)
 		}
 		resubmit_deferred(loop);
 		loop_flush(loop);
+		/* Cached reads often complete inside the submission itself:
+		 * reply now rather than after another trip through epoll. */
+		if (caio_ctx_pending(loop->ctx) && caio_reap(loop->ctx, 0) > 0) {
+			resubmit_deferred(loop);
+			loop_flush(loop);
+		}
 		cfs_stats_publish_caio(&loop->stats, loop->ctx);
 	}
 	loop_finish(loop);

@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
@@ -86,6 +87,8 @@ static const struct fuse_opt cfs_opt_spec[] = {
 	CFS_OPT("writeback_cache", writeback_cache, 1),
 	CFS_OPT("no_writeback_cache", no_writeback_cache, 1),
 	CFS_OPT("direct_io", direct_io, 1),
+	CFS_OPT("read_ahead_kb=%u", read_ahead_kb, 0),
+	CFS_OPT("read_ahead_kb=", read_ahead_kb_set, 1),
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -151,7 +154,8 @@ static void usage(void)
 	       "    -o max_read=N          largest read request (default: as large as the kernel allows)\n"
 	       "    -o max_write=N         largest write request (default: 1 MiB)\n"
 	       "    -o max_background=N    asynchronous requests the kernel may queue (default: threads x queue_depth)\n"
-	       "    -o clone_fd            one FUSE device descriptor per loop\n\n"
+	       "    -o clone_fd            one FUSE device descriptor per loop\n"
+	       "    -o read_ahead_kb=N     kernel readahead of the mount (default: 1024)\n\n"
 	       "Security: with -o allow_other also give -o default_permissions, so that the\n"
 	       "kernel checks every access against the owner, mode and ACLs of the source\n"
 	       "files; caiofs creates files as the calling user (see caiofs(1)).\n"
@@ -332,6 +336,8 @@ static int check_numbers(struct cfs_options *o)
 	}
 	if (!o->queue_depth)
 		o->queue_depth = 256;
+	if (!o->read_ahead_kb_set)
+		o->read_ahead_kb = 1024;
 	if (o->queue_depth > 65536) {
 		fprintf(stderr, "caiofs: queue_depth=%u is too large (at most 65536)\n",
 			o->queue_depth);
@@ -548,6 +554,32 @@ static int add_name_opts(struct fuse_args *args)
 	return 0;
 }
 
+/*
+ * The kernel offers FUSE at most its default readahead (128 KiB) at INIT;
+ * sequential reads then arrive in 128 KiB requests.  The mount's bdi
+ * accepts more once mounted: 1 MiB lets one request carry max_write.
+ * stat() of the root waits for INIT, which the loops are serving.
+ */
+static void tune_read_ahead(void)
+{
+	char path[96], value[32];
+	struct stat st;
+	int fd, n;
+
+	if (!cfs.opt.read_ahead_kb || strncmp(cfs.opt.mountpoint, "/", 1) ||
+	    stat(cfs.opt.mountpoint, &st) < 0)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
+		 major(st.st_dev), minor(st.st_dev));
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = snprintf(value, sizeof(value), "%u", cfs.opt.read_ahead_kb);
+	if (write(fd, value, n) != n)
+		cfs_log(LOG_WARNING, "setting %s: %m", path);
+	close(fd);
+}
+
 static void log_mounted(unsigned fd_cache, int control_fd)
 {
 	cfs_log(LOG_INFO, "mounted %s on %s: backend %s, %u loops, queue depth %u, clone_fd %s, descriptor cache %u",
@@ -586,6 +618,7 @@ static int serve(unsigned fd_cache)
 		return 1;
 	}
 	control_fd = cfs_control_open();
+	tune_read_ahead();
 	log_mounted(fd_cache, control_fd);
 	main_wait(sfd, control_fd);
 	cfs_loops_join();

@@ -172,6 +172,7 @@ static void cfs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_read = cfs.opt.max_read;
 	cfs_apply_conn_opts(conn);
 	cfs.max_write = conn->max_write;
+	cfs.parallel_direct_writes = conn->proto_major == 7 && conn->proto_minor >= 36;
 	cfs.conn_want = conn->want;
 }
 
