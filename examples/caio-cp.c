@@ -255,6 +255,14 @@ static int copy_finish_op(struct copy *copy, bool truncate)
 	return res < 0 ? (int)res : 0;
 }
 
+/* O_TRUNC on the source itself would destroy it before the first read. */
+static bool same_file(const struct stat *src, const char *dst)
+{
+	struct stat st;
+
+	return stat(dst, &st) == 0 && st.st_dev == src->st_dev && st.st_ino == src->st_ino;
+}
+
 static int open_files(struct copy *copy, mode_t *mode)
 {
 	int direct = copy->direct ? O_DIRECT : 0;
@@ -271,6 +279,10 @@ static int open_files(struct copy *copy, mode_t *mode)
 	}
 	copy->size = st.st_size;
 	*mode = st.st_mode & 07777;
+	if (same_file(&st, copy->dst)) {
+		copy_fail(copy, -EINVAL, "refusing to copy onto the source", copy->dst);
+		return copy->error;
+	}
 	copy->out = open(copy->dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | direct, 0600);
 	if (copy->out < 0) {
 		copy_fail(copy, -errno, "open", copy->dst);

@@ -71,5 +71,10 @@ $limit "$caio_cp" -b sync "$tmp/src-1" "$tmp/no-such-dir/x" >"$tmp/out" 2>&1
 $limit "$caio_cp" -b no-such-backend "$tmp/src-1" "$tmp/x" >"$tmp/out" 2>&1
 [ $? -eq 1 ] || fail "unknown backend: want exit 1"
 
+cp "$tmp/src-4096" "$tmp/same" || exit 99
+$limit "$caio_cp" -b sync "$tmp/same" "$tmp/same" >"$tmp/out" 2>&1
+[ $? -eq 1 ] || fail "copy onto itself: want exit 1"
+cmp -s "$tmp/src-4096" "$tmp/same" || fail "copy onto itself destroyed the file"
+
 [ $failures -eq 0 ] || exit 1
 exit 0
