@@ -218,6 +218,12 @@ static int copy_data(struct copy *copy, unsigned queue_depth)
 		slot_submit(&slots[i]);
 	}
 	ret = copy_drain(copy);
+	if (copy->active) {
+		/* The wait failed with requests still out: let destroy run
+		 * their callbacks while the slots they point to still exist. */
+		caio_ctx_destroy(copy->ctx);
+		copy->ctx = NULL;
+	}
 out_free:
 	for (i = 0; i < queue_depth; i++)
 		free(slots[i].buf);
