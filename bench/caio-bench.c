@@ -241,8 +241,10 @@ static int run_loop(struct bench *b)
 	while (b->inflight) {
 		int ret = caio_wait(b->ctx, 1, -1);
 
-		if (ret < 0 && ret != -EINTR)
+		if (ret < 0 && ret != -EINTR) {
+			b->stopping = true;	/* destroy runs the callbacks left */
 			return ret;
+		}
 		if (b->retry)
 			retry_units(b);
 	}
