@@ -18,6 +18,7 @@ from conftest import (REFERENCE, BindMount, Mount, Watchdog,
 		      backends_under_test, skip_if_unavailable)
 
 MiB = 1 << 20
+FALLOC_FL_ZERO_RANGE = 0x10
 FIO = shutil.which('fio')
 USER = (1000, 1000)
 
@@ -131,7 +132,7 @@ class StressFailure(Exception):
 
 
 def stress_worker(seed, mine_path, shared_path, index, initial, nops):
-	"""Random pwrite/pread/ftruncate/punch on a private file and on this
+	"""Random pwrite/pread/ftruncate/punch/zero on a private file and on this
 	worker's region of the shared file; every read checked at once."""
 	rnd = random.Random(seed)
 	direct = index == 0		# one worker uses O_DIRECT on its own file
@@ -213,11 +214,27 @@ def stress_worker(seed, mine_path, shared_path, index, initial, nops):
 		if end > off:
 			mdl.data[off:end] = bytes(end - off)
 
+	def do_zero(mdl):
+		off, size = span(mdl, max(len(mdl.data), 1))
+		keep = not mdl.can_resize or rnd.random() < 0.5
+		if not mdl.can_resize:
+			size = min(size, mdl.limit - off)
+		if size <= 0:
+			return
+		log.append('%s zero_range%s %d+%d' % ('shared' if not mdl.can_resize else 'own',
+						       ' keep_size' if keep else '', off, size))
+		fallocate(mdl.fd, FALLOC_FL_ZERO_RANGE | (FALLOC_FL_KEEP_SIZE if keep else 0),
+			  mdl.base + off, size)
+		end = off + size if not keep else min(off + size, len(mdl.data))
+		if end > off:
+			mdl.set(off, bytes(end - off))
+
 	def do_fsync(mdl):
 		log.append('fsync')
 		os.fdatasync(mdl.fd) if rnd.random() < 0.5 else os.fsync(mdl.fd)
 
-	choices = [(do_write, 30), (do_read, 30), (do_truncate, 8), (do_punch, 8), (do_fsync, 2)]
+	choices = [(do_write, 30), (do_read, 30), (do_truncate, 8), (do_punch, 6),
+		   (do_zero, 4), (do_fsync, 2)]
 	ops = [fn for fn, weight in choices for _ in range(weight)]
 	try:
 		for _ in range(nops):
@@ -321,6 +338,62 @@ def test_multiprocess_stress(mnt_dir):
 		assert st.st_uid == (USER[0] if i % 2 else 0)
 	assert read_all(shared_name) == expect_shared
 	assert read_all(os.path.join(spath, 'shared')) == expect_shared
+
+
+def appender(path, tag, count):
+	fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+	try:
+		for i in range(count):
+			rec = b'<%s %06d %s>' % (tag, i, tag * (17 + i % 50))
+			if os.write(fd, rec) != len(rec):
+				raise AssertionError('short append')
+	finally:
+		os.close(fd)
+
+
+@pytest.mark.timeout(60)
+def test_concurrent_o_append(mnt_dir):
+	"""Two processes appending records: none lost, none torn or overlapped."""
+	m, path, spath, raw = mnt_dir
+	name = os.path.join(path, 'log')
+	open(name, 'wb').close()
+	os.chmod(name, 0o666)
+	count = 400
+	handles = [spawn(appender, (name, b'A', count)), spawn(appender, (name, b'B', count), USER)]
+	for h in handles:
+		collect(h)
+	data = read_all(name)
+	want = {}
+	for tag in (b'A', b'B'):
+		for i in range(count):
+			want[b'<%s %06d %s>' % (tag, i, tag * (17 + i % 50))] = True
+	records = data.split(b'>')
+	assert records[-1] == b''
+	got = [r + b'>' for r in records[:-1]]
+	assert len(got) == len(want) and all(r in want for r in got), 'torn or lost records'
+	assert len(data) == sum(len(r) for r in want)
+	assert read_all(os.path.join(spath, 'log')) == data
+
+
+@pytest.mark.timeout(60)
+def test_large_unaligned_write_beyond_4g(mnt_dir):
+	"""A write larger than one FUSE request, at an odd offset past 4 GiB."""
+	m, path, spath, raw = mnt_dir
+	name = os.path.join(path, 'far')
+	data = random.randbytes(3 * MiB + 333)
+	off = (4 << 30) + 12345
+	fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
+	try:
+		assert os.pwrite(fd, data, off) == len(data)
+		assert os.fstat(fd).st_size == off + len(data)
+		assert os.pread(fd, len(data) + 10, off) == data
+		assert os.pread(fd, 4096, off - 4096) == bytes(4096)
+		os.fsync(fd)
+	finally:
+		os.close(fd)
+	with open(os.path.join(spath, 'far'), 'rb') as f:
+		f.seek(off - 1)
+		assert f.read() == b'\0' + data
 
 
 # ---- mmap MAP_SHARED writer, read() reader --------------------------------

@@ -24,14 +24,17 @@ import ctypes
 import errno
 import os
 import shutil
+import mmap
 import stat
+import struct
 import tempfile
 from collections import namedtuple
 
 import pytest
 
 from cfsutil import (AT_FDCWD, AT_SYMLINK_NOFOLLOW, RENAME_EXCHANGE,
-		     RENAME_NOREPLACE, UTIME_NOW, UTIME_OMIT, as_user, errname,
+		     RENAME_NOREPLACE, UTIME_NOW, UTIME_OMIT, XATTR_CREATE,
+		     XATTR_REPLACE, as_user, errname,
 		     libc, renameat2, utimensat, futimens)
 from conftest import (REFERENCE, BindMount, Mount, Watchdog,
 		      backends_under_test, skip_if_unavailable)
@@ -46,6 +49,7 @@ ROOT = Cred('root', 0, 0, (), 0o022)
 U1 = Cred('u1', 1000, 1000, (1000, 2000), 0o022)	# also in group G1
 U2 = Cred('u2', 2001, 2001, (), 0o022)
 NOBODY = Cred('nobody', 65534, 65534, (), 0o022)
+MANY = Cred('many', 3001, 3001, tuple(range(5000, 5100)), 0o022)	# 100 groups
 G1 = 2000	# U1's supplementary group
 G3 = 3000	# nobody's group
 ANY = object()	# a table answer meaning "whatever the raw fs says"
@@ -79,6 +83,25 @@ def FIFO(name, mode=0o644, owner=ROOT):
 
 def TOP(mode):
 	return ('top', mode)
+
+
+def XA(name, key, value):
+	return ('xattr', name, key, value)
+
+
+ACL_ACCESS = 'system.posix_acl_access'
+ACL_DEFAULT = 'system.posix_acl_default'
+ACL_TAGS = {'u': 0x01, 'U': 0x02, 'g': 0x04, 'G': 0x08, 'm': 0x10, 'o': 0x20}
+
+
+def acl(*entries):
+	"""The xattr form of an ACL: entries like ('u', 'rw'), ('U', 'r', 1000)
+	(U and G name a user or group, lower case are the owner/group/mask/other)."""
+	out = struct.pack('<I', 2)
+	for e in sorted(entries, key=lambda e: (ACL_TAGS[e[0]], e[2] if len(e) > 2 else 0)):
+		perm = sum(bit for c, bit in (('r', 4), ('w', 2), ('x', 1)) if c in e[1])
+		out += struct.pack('<HHI', ACL_TAGS[e[0]], perm, e[2] if len(e) > 2 else 0xffffffff)
+	return out
 
 
 class S:
@@ -122,6 +145,8 @@ def apply_setup(top, entries):
 			os.chmod(path, mode)
 		elif kind == 'link':
 			os.link(path, os.path.join(top, rest[1]))
+		elif kind == 'xattr':
+			os.setxattr(path, rest[1], rest[2], follow_symlinks=False)
 		else:
 			raise ValueError(kind)
 
@@ -199,6 +224,37 @@ def op_mknod(path, mode, major=0, minor=0):
 	os.mknod(path, mode, os.makedev(major, minor))
 
 
+def op_unlinked(path):
+	"""Open, unlink, then use the open file: what fstat says at each step."""
+	fd = os.open(path, os.O_RDWR)
+	try:
+		os.unlink(path)
+		first = os.fstat(fd).st_nlink
+		os.pwrite(fd, b'xyz', 0)
+		os.fchmod(fd, 0o600)
+		os.ftruncate(fd, 2)
+		st = os.fstat(fd)
+		return (first, st.st_nlink, st.st_size, '%o' % st.st_mode, os.pread(fd, 10, 0))
+	finally:
+		os.close(fd)
+
+
+def op_mmap_write(path, data):
+	"""Write through a shared mapping, msync, unmap."""
+	fd = os.open(path, os.O_RDWR)
+	try:
+		m = mmap.mmap(fd, len(data))
+		m[:] = data
+		m.flush()
+		m.close()
+	finally:
+		os.close(fd)
+
+
+def op_getxattr(path, key):
+	return os.getxattr(path, key, follow_symlinks=False)
+
+
 OPS = {
 	'access': op_access,
 	'chmod': os.chmod,
@@ -228,6 +284,13 @@ OPS = {
 	'futimens': lambda p, a, m, fl=os.O_RDONLY: _fd_op(p, fl, futimens, a, m),
 	'write': op_write,
 	'pwrite_trunc': op_pwrite_trunc,
+	'unlinked': op_unlinked,
+	'mmap_write': op_mmap_write,
+	'setxattr': os.setxattr,
+	'lsetxattr': lambda p, k, v, fl=0: os.setxattr(p, k, v, fl, follow_symlinks=False),
+	'getxattr': op_getxattr,
+	'listxattr': lambda p: sorted(os.listxattr(p, follow_symlinks=False)),
+	'removexattr': os.removexattr,
 }
 
 
@@ -282,6 +345,8 @@ def describe(path, times_before):
 		desc.append('atime=%d' % st.st_atime_ns)
 	if st.st_mtime_ns < EXPLICIT_BEFORE * 10**9:
 		desc.append('mtime=%d' % st.st_mtime_ns)
+	for key in sorted(os.listxattr(path, follow_symlinks=False)):
+		desc.append('%s=%s' % (key, os.getxattr(path, key, follow_symlinks=False).hex()))
 	if before is not None:
 		old_m, old_c = before
 		desc.append('mtime ' + ('changed' if st.st_mtime_ns != old_m else 'same'))
@@ -482,6 +547,14 @@ SCENARIOS = [
 		(U1, 0, 'mkdir', 'sg/d', 0o777),
 		(U1, 0, 'open', 'sg/f', CREAT | WO, 0o2777),
 		(NOBODY, 0, 'open', 'sg/g', CREAT | WO, 0o2777)]),
+	S('many_supplementary_groups', [D('g', 0o770, ROOT, 5090), D('sg', 0o2770, ROOT, 5099),
+					F('g/f', 0o640, ROOT, 5095)], [
+		(MANY, 0, 'open', 'g/new', CREAT | WO, 0o666),
+		(MANY, 0, 'mkdir', 'sg/d', 0o777),
+		(MANY, 0, 'mknod', 'sg/p', stat.S_IFIFO | 0o666),
+		(MANY, b'data', 'read', 'g/f'),
+		(MANY, 0, 'chown', 'g/new', -1, 5077),
+		(MANY, 'EPERM', 'chown', 'g/new', -1, 4999)]),
 	S('mkfifo_modes', [D('ro', 0o755)], [
 		(U1, 0, 'mkfifo', 'p', 0o666),
 		(um(U1, 0o077), 0, 'mkfifo', 'q', 0o4777),
@@ -768,6 +841,90 @@ SCENARIOS = [
 		(U2, 0, 'open', 'o', WO | TRUNC),
 		(U1, 1, 'write', 'm', b'!'),
 		(U1, 0, 'truncate', 'm', 0)]),
+	S('open_noatime', [F('f', 0o644), F('mine', 0o644, U1)], [
+		(U1, 'EPERM', 'open', 'f', RO | os.O_NOATIME),
+		(U1, 0, 'open', 'mine', RO | os.O_NOATIME),
+		(ROOT, 0, 'open', 'mine', RO | os.O_NOATIME)]),
+	S('open_creat_existing', [D('ro', 0o755), F('ro/f', 0o666, data=b'abc')], [
+		(U1, 0, 'open', 'ro/f', CREAT | WO),
+		(U1, 'EACCES', 'open', 'ro/g', CREAT | WO),
+		(U1, 0, 'open', 'ro/f', CREAT | WO | TRUNC)]),
+	S('unlink_while_open', [F('f', 0o666, U1, data=b'hello'), F('g', 0o644, U1), HL('g', 'g2')], [
+		(U1, (0, 0, 2, '100600', b'xy'), 'unlinked', 'f'),
+		(U1, (1, 1, 2, '100600', b'xy'), 'unlinked', 'g')]),
+	S('mmap_write_times', [F('f', 0o666, U1, data=b'0123456789')], [
+		(U2, 0, 'mmap_write', 'f', b'abcdefghij'),
+		(U2, b'abcdefghij', 'read', 'f')]),
+	S('special_files_metadata', [FIFO('p', 0o644, U1)], [
+		(ROOT, 0, 'mknod', 'c', stat.S_IFCHR | 0o644, 1, 3),
+		(ROOT, 0, 'mknod', 's', stat.S_IFSOCK | 0o644),
+		(U1, 0, 'chmod', 'p', 0o600),
+		(ROOT, 0, 'chown', 'c', U1.uid, G1),
+		(U1, 0, 'chmod', 'c', 0o640),
+		(U1, 0, 'utimensat', 'c', T1, T2),
+		(ROOT, 0, 'chown', 's', U2.uid, -1),
+		(U2, 0, 'utimensat', 's', T2, T1),
+		(ROOT, 'EINVAL', 'truncate', 'p', 0),
+		(U1, 0, 'link', 'p', 'p2'),
+		(U1, 0, 'rename', 'p2', 'p3'),
+		(ROOT, 0, 'setxattr', 'c', 'trusted.t', b'v')]),
+
+	# extended attributes and ACLs
+	S('xattr_permissions', [F('r644', 0o644), F('r666', 0o666), F('r600', 0o600),
+				L('l', 'r666'), FIFO('p', 0o666), D('d', 0o777), D('t', 0o1777),
+				XA('r600', 'user.a', b'1')], [
+		(U1, 'EACCES', 'setxattr', 'r644', 'user.x', b'1'),
+		(U1, 0, 'setxattr', 'r666', 'user.x', b'1'),
+		(U1, 'EACCES', 'getxattr', 'r600', 'user.a'),
+		(U1, ['user.a'], 'listxattr', 'r600'),
+		(U1, 'EPERM', 'setxattr', 'r666', 'trusted.x', b'1'),
+		(ROOT, 0, 'setxattr', 'r644', 'trusted.x', b'2'),
+		(U1, [], 'listxattr', 'r644'),
+		(U1, 'ENODATA', 'getxattr', 'r644', 'trusted.x'),
+		(U1, 'EPERM', 'lsetxattr', 'l', 'user.x', b'1'),
+		(U1, 'EPERM', 'setxattr', 'p', 'user.x', b'1'),
+		(U1, 0, 'setxattr', 'd', 'user.x', b'1'),
+		(U1, 'EPERM', 'setxattr', 't', 'user.x', b'1'),
+		(U1, 'EEXIST', 'setxattr', 'r666', 'user.x', b'2', XATTR_CREATE),
+		(U1, 'ENODATA', 'setxattr', 'r666', 'user.y', b'2', XATTR_REPLACE),
+		(U1, 0, 'setxattr', 'r666', 'user.x', b'', XATTR_REPLACE),
+		(U1, b'', 'getxattr', 'r666', 'user.x'),
+		(U1, 0, 'removexattr', 'r666', 'user.x'),
+		(U1, 'ENODATA', 'removexattr', 'r666', 'user.x')]),
+	S('acl_set_permissions', [F('f', 0o644), F('mine', 0o640, U1)], [
+		(U1, 'EPERM', 'setxattr', 'f', ACL_ACCESS,
+		 acl(('u', 'rw'), ('U', 'rw', U1.uid), ('g', 'r'), ('m', 'rw'), ('o', 'r'))),
+		(U1, 0, 'setxattr', 'mine', ACL_ACCESS,
+		 acl(('u', 'rw'), ('U', 'rw', U2.uid), ('g', 'r'), ('m', 'rw'), ('o', ''))),
+		(U2, b'data', 'read', 'mine'),
+		(U1, 0, 'chmod', 'mine', 0o600),
+		(U2, 'EACCES', 'read', 'mine'),
+		(U1, 0, 'removexattr', 'mine', ACL_ACCESS)]),
+	S('acl_enforced', [F('grant', 0o600), F('deny', 0o644), F('grp', 0o600),
+			   XA('grant', ACL_ACCESS, acl(('u', 'rw'), ('U', 'r', U1.uid), ('g', ''),
+							('m', 'r'), ('o', ''))),
+			   XA('deny', ACL_ACCESS, acl(('u', 'rw'), ('U', '', U1.uid), ('g', 'r'),
+						       ('m', 'r'), ('o', 'r'))),
+			   XA('grp', ACL_ACCESS, acl(('u', 'rw'), ('g', ''), ('G', 'rw', G1),
+						      ('m', 'rw'), ('o', '')))], [
+		(U1, b'data', 'read', 'grant'),
+		(U2, 'EACCES', 'read', 'grant'),
+		(U1, 'EACCES', 'open', 'grant', WO),
+		(U1, 'EACCES', 'read', 'deny'),
+		(U2, b'data', 'read', 'deny'),
+		(U1, 1, 'write', 'grp', b'!'),
+		(NOBODY, 'EACCES', 'read', 'grp'),
+		(U1, 0, 'access', 'grant', os.R_OK),
+		(U1, 'EACCES', 'access', 'grant', os.W_OK),
+		(U1, 'EACCES', 'access', 'deny', os.R_OK)]),
+	S('acl_default_inherited', [D('d', 0o777),
+				    XA('d', ACL_DEFAULT, acl(('u', 'rwx'), ('U', 'rx', U2.uid),
+							     ('g', 'rx'), ('m', 'rwx'), ('o', '')))], [
+		(um(U1, 0o077), 0, 'open', 'd/f', CREAT | WO, 0o666),
+		(um(U1, 0o077), 0, 'mkdir', 'd/sub', 0o777),
+		(um(U1, 0o077), 0, 'mkfifo', 'd/p', 0o640),
+		(U2, b'', 'read', 'd/f'),
+		(NOBODY, 'EACCES', 'read', 'd/f')]),
 	S('stat_through_links', [D('d', 0o755, U1, G1), L('l', 'd')], [
 		(U1, '40755 1000:2000', 'stat', 'l'),
 		(NOBODY, '40755 1000:2000', 'stat', 'l/.')]),
