@@ -92,8 +92,8 @@ install-exec-hook-python:
 
 uninstall-hook: uninstall-hook-python
 uninstall-hook-python:
-	rm -f "$(DESTDIR)$(pycaioexecdir)/_caio$(PYTHON_EXT_SUFFIX)"
-	-rmdir "$(DESTDIR)$(pycaioexecdir)/__pycache__" "$(DESTDIR)$(pycaioexecdir)" 2>/dev/null
+	rm -rf "$(DESTDIR)$(pycaioexecdir)/_caio$(PYTHON_EXT_SUFFIX)" "$(DESTDIR)$(pycaioexecdir)/__pycache__"
+	-rmdir "$(DESTDIR)$(pycaioexecdir)" 2>/dev/null
 
 clean-local: clean-local-python
 clean-local-python:
