@@ -149,6 +149,7 @@ int cfs_proc_path(int fd, char *buf, size_t len);
 /* ops.c */
 extern const struct fuse_lowlevel_ops cfs_ops;
 int cfs_creds_thread_init(void);
+int cfs_kill_priv(fuse_req_t req, int fd);
 
 /* data.c: the asynchronous data path */
 void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

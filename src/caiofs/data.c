@@ -207,6 +207,8 @@ void cfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		}
 		direct = false;
 	}
+	if (!fi->writepage)
+		cfs_kill_priv(req, fd);
 	io = io_new(req, CAIO_OP_WRITE, fd);
 	if (!io || write_buffer(io, buf, size, direct) < 0) {
 		free(io);

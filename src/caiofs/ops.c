@@ -131,6 +131,51 @@ static void creds_leave(struct cfs_creds *c)
 		syscall(SYS_setgroups, cfs.daemon_ngroups, cfs.daemon_groups);
 }
 
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t small[64], *list = small;
+	int n, i;
+	bool found = false;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, small);
+	if (n > 64) {
+		list = malloc(n * sizeof(*list));
+		n = list ? fuse_req_getgroups(req, n, list) : -ENOMEM;
+	}
+	for (i = 0; i < n && i >= 0 && !found; i++)
+		found = list[i] == gid;
+	if (list != small)
+		free(list);
+	return found;
+}
+
+/*
+ * Writes and truncations by a user other than root clear the file's
+ * set-user-ID bit, and its set-group-ID bit when group execution is on or
+ * the writer is not in the file's group, as a local filesystem does.  Our
+ * own writes run as root and would keep them; the kernel's FUSE client only
+ * clears set-group-ID together with group execution.  So the daemon does it.
+ */
+int cfs_kill_priv(fuse_req_t req, int fd)
+{
+	mode_t kill = 0;
+	struct stat st;
+
+	if (fuse_req_ctx(req)->uid == 0 || fstat(fd, &st) < 0 ||
+	    !S_ISREG(st.st_mode) || !(st.st_mode & (S_ISUID | S_ISGID)))
+		return 0;
+	if (st.st_mode & S_ISUID)
+		kill |= S_ISUID;
+	if ((st.st_mode & S_ISGID) && ((st.st_mode & S_IXGRP) ||
+				       !caller_in_group(req, st.st_gid)))
+		kill |= S_ISGID;
+	if (!kill)
+		return 0;
+	return fchmod(fd, st.st_mode & ~kill & 07777) < 0 ? -errno : 0;
+}
+
 static void reply_entry_or_err(fuse_req_t req, int res,
 			       const struct fuse_entry_param *e)
 {
@@ -247,16 +292,22 @@ static int set_mode(int ifd, struct fuse_file_info *fi, mode_t mode)
 	return chmod(proc, mode) < 0 ? -errno : 0;
 }
 
-static int set_size(struct cfs_inode *in, struct fuse_file_info *fi, off_t size)
+static int set_size(fuse_req_t req, struct cfs_inode *in,
+		    struct fuse_file_info *fi, off_t size)
 {
 	int fd, res;
 
-	if (fi)
-		return ftruncate(file_of(fi)->fd, size) < 0 ? -errno : 0;
+	if (fi) {
+		fd = file_of(fi)->fd;
+		res = ftruncate(fd, size) < 0 ? -errno : 0;
+		return res ? res : cfs_kill_priv(req, fd);
+	}
 	fd = cfs_inode_open(in, O_WRONLY);
 	if (fd < 0)
 		return fd;
 	res = ftruncate(fd, size) < 0 ? -errno : 0;
+	if (!res)
+		res = cfs_kill_priv(req, fd);
 	close(fd);
 	return res;
 }
@@ -287,14 +338,17 @@ static int set_times(int ifd, struct fuse_file_info *fi, const struct stat *attr
 		-errno : 0;
 }
 
-static int do_setattr(struct cfs_inode *in, int ifd, struct stat *attr,
-		      int valid, struct fuse_file_info *fi)
+static int do_setattr(fuse_req_t req, struct cfs_inode *in, int ifd,
+		      struct stat *attr, int valid, struct fuse_file_info *fi)
 {
 	int res = 0;
 
 	if (valid & FUSE_SET_ATTR_MODE)
 		res = set_mode(ifd, fi, attr->st_mode);
-	if (!res && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+	/* chown(f, -1, -1) only changes ctime: the kernel sends nothing
+	 * else (CTIME itself only with writeback_cache). */
+	if (!res && ((valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) ||
+		     !(valid & ~FUSE_SET_ATTR_CTIME))) {
 		uid_t uid = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
 		gid_t gid = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
 
@@ -302,7 +356,7 @@ static int do_setattr(struct cfs_inode *in, int ifd, struct stat *attr,
 		res = res < 0 ? -errno : 0;
 	}
 	if (!res && (valid & FUSE_SET_ATTR_SIZE))
-		res = set_size(in, fi, attr->st_size);
+		res = set_size(req, in, fi, attr->st_size);
 	if (!res && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
 		res = set_times(ifd, fi, attr, valid);
@@ -323,7 +377,7 @@ static void cfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		fuse_reply_err(req, -ifd);
 		return;
 	}
-	res = do_setattr(in, ifd, attr, valid, fi);
+	res = do_setattr(req, in, ifd, attr, valid, fi);
 	cfs_inode_put_fd(in);
 	if (!res)
 		res = stat_inode(in, fi, &st);
@@ -574,6 +628,8 @@ static void cfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -fd);
 		return;
 	}
+	if (flags & O_TRUNC)
+		cfs_kill_priv(req, fd);	/* the kernel leaves O_TRUNC to us */
 	f = file_new(in, fd, flags);
 	if (!f) {
 		close(fd);
@@ -881,10 +937,52 @@ static void cfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	free(buf);
 }
 
+static ssize_t list_xattrs(const char *proc, size_t size, char **bufp)
+{
+	ssize_t n;
+
+	*bufp = NULL;
+	if (size && !(*bufp = malloc(size)))
+		return -ENOMEM;
+	n = listxattr(proc, *bufp, size);
+	return n < 0 ? -errno : n;
+}
+
+/* Without CAP_SYS_ADMIN a process does not see trusted.* names: list
+ * them all (as root), then drop those for an unprivileged caller. */
+static ssize_t list_visible_xattrs(const char *proc, size_t size, char **bufp)
+{
+	ssize_t n, len;
+	char *all, *p, *out;
+
+	*bufp = NULL;
+	n = list_xattrs(proc, 0, &all);
+	if (n <= 0)
+		return n;
+	n = list_xattrs(proc, n + 256, &all);
+	if (n < 0)
+		return n;
+	out = all;
+	for (p = all; p < all + n; p += len) {
+		len = strlen(p) + 1;
+		if (strncmp(p, "trusted.", 8)) {
+			memmove(out, p, len);
+			out += len;
+		}
+	}
+	len = out - all;
+	if (size && len > (ssize_t)size) {
+		free(all);
+		return -ERANGE;
+	}
+	*bufp = all;
+	return len;
+}
+
 static void cfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct cfs_inode *in = cfs_inode(ino);
-	char proc[64], *buf = NULL;
+	char proc[64], *buf;
 	int res = xattr_path(in, proc, sizeof(proc));
 	ssize_t n;
 
@@ -892,10 +990,8 @@ static void cfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, -res);
 		return;
 	}
-	if (size && !(buf = malloc(size)))
-		n = -ENOMEM;
-	else if ((n = listxattr(proc, buf, size)) < 0)
-		n = -errno;
+	n = fuse_req_ctx(req)->uid ? list_visible_xattrs(proc, size, &buf) :
+		list_xattrs(proc, size, &buf);
 	cfs_inode_put_fd(in);
 	reply_xattr_value(req, n, buf, size);
 	free(buf);
