@@ -199,6 +199,11 @@ class Mount:
 		self.stopped = True
 		if mounted(self.mnt):
 			rc, err = fusermount_u(self.mnt)
+			deadline = time.monotonic() + 3
+			while rc != 0 and 'busy' in err and time.monotonic() < deadline:
+				# another process (a find(1) walking /tmp...) may hold it
+				time.sleep(0.1)
+				rc, err = fusermount_u(self.mnt)
 			if rc != 0:
 				if strict:
 					self.problems.append('fusermount3 -u failed (%s); '

@@ -15,6 +15,7 @@ test -x "${CAIOFS:-$builddir/caiofs}" || skip "caiofs was not built (${CAIOFS:-$
 
 # Private scratch space; whatever a killed run leaves mounted there is unmounted.
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/caiofs-pytest.XXXXXX") || exit 99
+chmod 755 "$scratch"	# tests switch to other uids, which must reach their mounts
 cleanup() {
 	awk -v d="$scratch" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo |
 		sort -r | while read -r m; do

@@ -17,6 +17,15 @@ def open_fds(pid):
 	return len(os.listdir('/proc/%d/fd' % pid))
 
 
+def check_inode_memory(m, created):
+	"""caiofs-stat reports the remembered inodes and their (small) memory."""
+	inodes = m.stat_json()['inodes']
+	# the kernel may already have forgotten some: count is at most created + root
+	assert 1 <= inodes['count'] <= created + 1 + 64, inodes
+	if inodes['count'] >= 1000:
+		assert 0 < inodes['bytes_per_inode'] <= 1024, inodes
+
+
 def tree_roundtrip(m, dirs, per_dir):
 	"""Create, stat (twice, with a forget between), list and unlink every file."""
 	names = []
@@ -29,6 +38,7 @@ def tree_roundtrip(m, dirs, per_dir):
 			os.close(fd)
 			names.append(name)
 	peak_fds = open_fds(m.pid)
+	check_inode_memory(m, len(names))
 	for name in names:
 		assert os.stat(name).st_size >= 1
 	drop_inode_cache()
