@@ -155,6 +155,10 @@ class Operation(AbstractOperation):
         return -self._result if self._state == _DONE and self._result < 0 else 0
 
     @property
+    def callback(self):
+        return self._callback
+
+    @property
     def in_progress(self) -> bool:
         return self._state == _FLIGHT
 

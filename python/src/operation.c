@@ -573,6 +573,11 @@ static PyObject *op_get_error(pycaio_operation *op, void *closure)
 	return PyLong_FromLong(res < 0 ? (long)-res : 0);
 }
 
+static PyObject *op_get_callback(pycaio_operation *op, void *closure)
+{
+	return Py_NewRef(op->callback ? op->callback : Py_None);
+}
+
 static PyObject *op_get_in_progress(pycaio_operation *op, void *closure)
 {
 	return PyBool_FromLong(op->state == PYCAIO_FLIGHT);
@@ -650,6 +655,7 @@ static PyGetSetDef op_getset[] = {
 	{ "result", (getter)op_get_result, NULL, "byte count, 0 or -errno once done", NULL },
 	{ "error", (getter)op_get_error, NULL, "errno of a failure, else 0", NULL },
 	{ "in_progress", (getter)op_get_in_progress, NULL, "submitted and not finished", NULL },
+	{ "callback", (getter)op_get_callback, NULL, "what set_callback() set, or None", NULL },
 	{ NULL }
 };
 
