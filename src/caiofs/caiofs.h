@@ -38,6 +38,7 @@ struct cfs_options {
 	int direct_io;
 	int no_splice;
 	unsigned max_read;		/* also given to fuse_session_new */
+	unsigned spin_us;		/* loops poll this long after work before sleeping */
 	unsigned read_ahead_kb;		/* the mount's bdi readahead; 0 = kernel's */
 	int read_ahead_kb_set;
 	int default_permissions;

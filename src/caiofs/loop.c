@@ -53,6 +53,7 @@ struct cfs_loop {
 	caio_ctx *ctx;
 	bool dev_gone;
 	bool stopping;
+	bool flush_failed;
 	/* The current request buffer: data payloads of writes land page
 	 * aligned at reqbuf + 4096 (see buf_mem()). */
 	void *reqbuf;
@@ -396,10 +397,13 @@ static void resubmit_deferred(struct cfs_loop *loop)
 	}
 }
 
+/* A flush the backend refused (-EAGAIN, -EBUSY...) leaves the requests
+ * queued: the loop then wakes up again shortly to retry it. */
 static void loop_flush(struct cfs_loop *loop)
 {
 	int n = caio_flush(loop->ctx);
 
+	loop->flush_failed = n < 0;
 	if (n > 0)
 		cfs_stats_flush(&loop->stats, n);
 }
@@ -425,8 +429,26 @@ static void *loop_main(void *arg)
 	current_loop = loop;
 	if (cfs_creds_thread_init() < 0)
 		cfs_log(LOG_WARNING, "loop %u: unshare(CLONE_FS): %m", loop->index);
+	uint64_t spin_ns = (uint64_t)cfs.opt.spin_us * 1000, busy_at = 0;
+	bool spinning = false;
+
 	while (!loop->dev_gone && !loop->stopping) {
-		n = epoll_wait(loop->epfd, ev, 8, -1);
+		/* After work, poll instead of sleeping for spin_us: a context
+		 * switch costs more than a few empty epoll_wait calls when the
+		 * next request or completion is microseconds away. */
+		n = epoll_wait(loop->epfd, ev, 8,
+			       spinning ? 0 : loop->flush_failed ? 1 : -1);
+		if (n <= 0) {
+			if (loop->flush_failed)
+				loop_flush(loop);
+			if (spinning && cfs_now_ns() - busy_at > spin_ns)
+				spinning = false;
+			continue;
+		}
+		if (spin_ns) {
+			busy_at = cfs_now_ns();
+			spinning = true;
+		}
 		for (i = 0; i < n; i++) {
 			if (ev[i].data.u32 == TAG_DEV)
 				device_drain(loop);

@@ -88,6 +88,7 @@ static const struct fuse_opt cfs_opt_spec[] = {
 	CFS_OPT("no_writeback_cache", no_writeback_cache, 1),
 	CFS_OPT("direct_io", direct_io, 1),
 	CFS_OPT("read_ahead_kb=%u", read_ahead_kb, 0),
+	CFS_OPT("spin_us=%u", spin_us, 0),
 	CFS_OPT("read_ahead_kb=", read_ahead_kb_set, 1),
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
