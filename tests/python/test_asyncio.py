@@ -2,6 +2,7 @@
 import array
 import asyncio
 import os
+import threading
 
 import pytest
 
@@ -230,3 +231,80 @@ def test_write_large_chunk(backend, rwfd):
             assert await ctx.write(data, rwfd, 4096) == len(data)
     run(main())
     assert os.pread(rwfd, len(data) + 10, 4096) == data
+
+
+class CountingLoop(asyncio.SelectorEventLoop):
+    """A loop that records how completions reach it (public API only, like uvloop)."""
+
+    def __init__(self):
+        super().__init__()
+        self.readers = []
+        self.threadsafe_calls = 0
+
+    def add_reader(self, fd, callback, *args):
+        self.readers.append(fd)
+        return super().add_reader(fd, callback, *args)
+
+    def call_soon_threadsafe(self, callback, *args, **kwargs):
+        self.threadsafe_calls += 1
+        return super().call_soon_threadsafe(callback, *args, **kwargs)
+
+
+def test_completions_arrive_through_eventfd_reader(backend, rwfd):
+    # Completions reach the loop through the context's descriptor
+    # (loop.add_reader) and never through another thread's call_soon_threadsafe.
+    os.pwrite(rwfd, os.urandom(256 * 1024), 0)
+    loop = CountingLoop()
+    try:
+        async def main():
+            async with backend.aio.AsyncioContext(max_requests=32) as ctx:
+                assert ctx.context.fileno in loop.readers
+                before = loop.threadsafe_calls
+                got = await asyncio.gather(*(ctx.read(1024, rwfd, 1024 * i) for i in range(256)))
+                await asyncio.gather(*(ctx.write(b"w", rwfd, i) for i in range(64)))
+                return got, loop.threadsafe_calls - before
+        got, hops = loop.run_until_complete(asyncio.wait_for(main(), 60))
+    finally:
+        loop.close()
+    assert len(b"".join(got)) == 256 * 1024
+    assert hops == 0, f"{hops} completions hopped threads through call_soon_threadsafe"
+
+
+def test_context_made_before_the_loop_runs(backend, rwfd):
+    # The pre-asyncio.run style of the original README: make the context
+    # with an explicit loop, then run the loop.
+    loop = asyncio.new_event_loop()
+    try:
+        ctx = backend.aio.AsyncioContext(max_requests=8, loop=loop)
+        assert loop.run_until_complete(asyncio.wait_for(ctx.write(b"early", rwfd, 0), 30)) == 5
+        assert loop.run_until_complete(asyncio.wait_for(ctx.read(5, rwfd, 0), 30)) == b"early"
+        ctx.close()
+    finally:
+        loop.close()
+
+
+def test_one_context_per_thread(backend, tmp_path):
+    # Contexts are independent: four threads, each with its own loop and context.
+    errors = []
+
+    def worker(n):
+        fd = os.open(tmp_path / f"t{n}", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            async def main():
+                async with backend.aio.AsyncioContext(max_requests=16) as ctx:
+                    await asyncio.gather(*(ctx.write(b"%d%04d" % (n, i), fd, 5 * i) for i in range(300)))
+                    got = await asyncio.gather(*(ctx.read(5, fd, 5 * i) for i in range(300)))
+                    assert got == [b"%d%04d" % (n, i) for i in range(300)]
+            run(main())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            os.close(fd)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a worker thread hung"
+    assert not errors, errors

@@ -1,10 +1,11 @@
 # test_lifecycle.py - cancel, close and fork: never a hang, never a lost or duplicated result.
 import asyncio
+import errno
 import os
 
 import pytest
 
-from conftest import describe, run, run_python, submit_and_wait
+from conftest import Completions, describe, pump, run, run_python, submit_and_wait
 
 # Scripts that may hang on a broken binding run in a subprocess with a timeout.
 # They take the backend module name as argv[1] and print one RESULT line.
@@ -137,6 +138,79 @@ def test_raw_cancel_of_finished_operation_is_harmless(backend, rwfd):
         assert more.get_value() == b"done"
     finally:
         ctx.close()
+
+
+def outcome_of(op):
+    """('written', n) or ('cancelled',) or ('error', errno) of a finished write."""
+    try:
+        return ("written", op.get_value())
+    except OSError as exc:
+        if exc.errno == errno.ECANCELED:
+            return ("cancelled",)
+        return ("error", exc.errno)
+
+
+def test_raw_cancel_reports_honestly(backend, rwfd):
+    # Cancel writes right after submitting them: each one either really did
+    # not happen (ECANCELED and its bytes absent) or happened and reports
+    # its byte count (and its bytes are there).  Never a cancelled write
+    # that was written, or a reported write that is missing.
+    count = 256
+    ctx = backend.raw.Context(max_requests=count)
+    try:
+        assert ctx.process_events() == 0    # completions are collected here
+        ops = [backend.raw.Operation.write(b"%07d\n" % i, rwfd, 8 * i) for i in range(count)]
+        completions = Completions()
+        for op in ops:
+            completions.attach(op)
+        assert ctx.submit(*ops) == count
+        cancelled = ctx.cancel(*ops)
+        assert isinstance(cancelled, int) and 0 <= cancelled <= count
+        pump(ctx, completions, count)
+        ctx.process_events()
+        twice = [i for i, op in enumerate(ops) if completions.calls[id(op)] != 1]
+        assert not twice, f"callbacks of writes {twice[:10]} ran more than once"
+    finally:
+        ctx.close()
+    data = os.pread(rwfd, 8 * count, 0).ljust(8 * count, b"\0")
+    outcomes = [outcome_of(op) for op in ops]
+    for i, outcome in enumerate(outcomes):
+        here = data[8 * i:8 * i + 8]
+        if outcome == ("cancelled",):
+            assert here == b"\0" * 8, f"write {i} reported ECANCELED but was written"
+        else:
+            assert outcome == ("written", 8), f"write {i}: {outcome}"
+            assert here == b"%07d\n" % i, f"write {i} reported done but is missing"
+
+
+def test_asyncio_cancel_leaves_real_result_readable(backend, rwfd):
+    # A task awaiting submit(op) is cancelled; once the operation ends its
+    # real outcome is on the Operation and matches the file.
+    op_cls = backend.raw.Operation
+
+    async def main():
+        async with backend.aio.AsyncioContext(max_requests=64) as ctx:
+            ops = [op_cls.write(b"%07d\n" % i, rwfd, 8 * i) for i in range(64)]
+            tasks = [asyncio.ensure_future(ctx.submit(op)) for op in ops]
+            await asyncio.sleep(0)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Let every cancelled operation end: the slots come back.
+            await asyncio.wait_for(asyncio.gather(*(ctx.fdsync(rwfd) for _ in range(64))), 20)
+            return ops
+    ops = run(main())
+    data = os.pread(rwfd, 8 * 64, 0).ljust(8 * 64, b"\0")
+    for i, op in enumerate(ops):
+        try:
+            outcome = outcome_of(op)
+        except RuntimeError:
+            pytest.fail(f"operation {i} still in progress after its slot came back")
+        here = data[8 * i:8 * i + 8]
+        if outcome == ("cancelled",):
+            assert here == b"\0" * 8, f"write {i} reported ECANCELED but was written"
+        else:
+            assert outcome == ("written", 8) and here == b"%07d\n" % i, (i, outcome, here)
 
 
 # --- close ------------------------------------------------------------------

@@ -223,3 +223,25 @@ def test_python_backend_needs_no_compiled_part(tmp_path):
     )
     proc = run_python(code, env=env)
     assert proc.returncode == 0 and proc.stdout.strip() == "b'pure'", describe(proc)
+
+
+def test_linux_aio_probe_failure():
+    if "linux" not in available_names():
+        pytest.skip("Linux AIO is not available even without the hook")
+    code = (
+        "import caio\n"
+        "print('RESULT variants', ' '.join(m.__name__ for m in caio.variants))\n"
+        "print('RESULT linux', caio.linux_aio, caio.linux_aio_asyncio)\n"
+        "try:\n"
+        "    import caio.linux_aio\n"
+        "    print('RESULT import worked')\n"
+        "except ImportError as e:\n"
+        "    print('RESULT import', e)\n"
+    )
+    proc = run_python(code, env=subprocess_env(CAIO_TEST_PROBE_FAIL="uring:ENOSYS,linux:ENOSYS"))
+    assert proc.returncode == 0, describe(proc)
+    lines = dict(line[7:].split(" ", 1) for line in proc.stdout.splitlines() if line.startswith("RESULT "))
+    assert lines["variants"].split() == ["caio." + MODULE_OF[n] for n in available_names()
+                                         if n not in ("uring", "linux")], describe(proc)
+    assert lines["linux"] == "None None"
+    assert "ENOSYS" in lines["import"], describe(proc)
