@@ -252,6 +252,26 @@ def op_mmap_write(path, data):
 		os.close(fd)
 
 
+def op_renamed_over(src, dst):
+	"""Rename over a file this process has open: the open file lives on."""
+	fd = os.open(dst, os.O_RDONLY)
+	try:
+		os.rename(src, dst)
+		st = os.fstat(fd)
+		return (st.st_nlink, os.pread(fd, 100, 0))
+	finally:
+		os.close(fd)
+
+
+def op_pwrite_append(path, data):
+	"""pwrite on an O_APPEND descriptor appends, whatever the offset."""
+	return _fd_op(path, os.O_WRONLY | os.O_APPEND, os.pwrite, data, 0)
+
+
+def op_fsync_dir(path):
+	return _fd_op(path, os.O_RDONLY | os.O_DIRECTORY, os.fsync)
+
+
 def op_getxattr(path, key):
 	return os.getxattr(path, key, follow_symlinks=False)
 
@@ -286,6 +306,9 @@ OPS = {
 	'write': op_write,
 	'pwrite_trunc': op_pwrite_trunc,
 	'unlinked': op_unlinked,
+	'renamed_over': op_renamed_over,
+	'pwrite_append': op_pwrite_append,
+	'fsync_dir': op_fsync_dir,
 	'mmap_write': op_mmap_write,
 	'setxattr': os.setxattr,
 	'lsetxattr': lambda p, k, v, fl=0: os.setxattr(p, k, v, fl, follow_symlinks=False),
@@ -671,6 +694,23 @@ SCENARIOS = [
 		(U1, 0, 'rename', 'a', 'b'),
 		(U1, 0, 'rename', 'b', 'b'),
 		(U1, 0, 'rename', 'b2', 'b2')]),
+	S('rename_over_open_file', [F('a', 0o644, U1, data=b'new'), F('b', 0o644, U1, data=b'old'),
+				    F('c', 0o644, U1, data=b'cc'), HL('c', 'c2'), F('d', data=b'dd')], [
+		(U1, (0, b'old'), 'renamed_over', 'a', 'b'),
+		(U1, (1, b'cc'), 'renamed_over', 'd', 'c'),
+		(U1, b'new', 'read', 'b')]),
+	S('trailing_slashes', [F('f'), D('d'), D('e')], [
+		(ROOT, 'ENOTDIR', 'unlink', 'f/'),
+		(ROOT, 'ENOTDIR', 'rename', 'f', 'g/'),
+		(ROOT, 'ENOTDIR', 'open', 'f/', RO),
+		(ROOT, 0, 'mkdir', 'n/', 0o755),
+		(ROOT, 0, 'rename', 'd/', 'd2/'),
+		(ROOT, 0, 'rmdir', 'e/'),
+		(ROOT, 'ENOENT', 'symlink', 'x', 'l/')]),
+	# the whiteout (a 0/0 character device) belongs to the caller
+	S('rename_whiteout', [F('a', 0o644, U1), F('b', 0o644, U1)], [
+		(U1, 0, 'renameat2', 'b', 'b2', 4),
+		(ROOT, 0, 'renameat2', 'a', 'a2', 4)]),
 	S('rename_symlinks', [F('f'), D('d'), L('lf', 'f'), L('ld', 'd'), L('dangling', 'nowhere')], [
 		(ROOT, 0, 'rename', 'lf', 'lf2'),
 		(ROOT, 0, 'rename', 'ld', 'd/ld'),
@@ -955,6 +995,11 @@ SCENARIOS = [
 		(um(U1, 0o077), 0, 'mkfifo', 'd/p', 0o640),
 		(U2, b'', 'read', 'd/f'),
 		(NOBODY, 'EACCES', 'read', 'd/f')]),
+	S('append_and_fsync', [F('f', 0o666, data=b'head'), D('d', 0o755)], [
+		(U1, 3, 'pwrite_append', 'f', b'END'),
+		(U1, b'headEND', 'read', 'f'),
+		(U1, 0, 'fsync_dir', 'd'),
+		(U1, 0, 'fsync_dir', '.')]),
 	S('stat_through_links', [D('d', 0o755, U1, G1), L('l', 'd')], [
 		(U1, '40755 1000:2000', 'stat', 'l'),
 		(NOBODY, '40755 1000:2000', 'stat', 'l/.')]),
