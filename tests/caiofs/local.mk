@@ -15,5 +15,6 @@ EXTRA_DIST += \
 	tests/caiofs/test_permissions.py \
 	tests/caiofs/test_readdir.py \
 	tests/caiofs/test_scale.py \
+	tests/caiofs/test_tools.py \
 	bench/caiofs-bench.sh \
 	bench/caiofs-bench.py

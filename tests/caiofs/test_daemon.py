@@ -453,3 +453,178 @@ def test_fstab_style_mount(workdir):
 				os.kill(p, signal.SIGKILL)
 			except ProcessLookupError:
 				pass
+
+
+def connection_dir(m):
+	return '/sys/fs/fuse/connections/%d' % os.minor(m.dev)
+
+
+def mountinfo_entry(path):
+	"""(fstype, source) of the mount at path."""
+	path = os.path.realpath(path)
+	with open('/proc/self/mountinfo') as f:
+		for line in f:
+			fields = line.split()
+			if fields[4] == path:
+				rest = fields[fields.index('-') + 1:]
+				return rest[0], rest[1]
+	return None
+
+
+def test_kernel_limits_and_capabilities(mount_factory, backend):
+	"""max_background raised far above the kernel's 12, large requests,
+	parallel lookups in one directory and async direct I/O negotiated."""
+	m = mount_factory(backend)
+	if os.path.isdir(connection_dir(m)):
+		with open(connection_dir(m) + '/max_background') as f:
+			assert int(f.read()) >= 64
+		with open(connection_dir(m) + '/congestion_threshold') as f:
+			assert int(f.read()) >= 48
+	else:	# no fusectl here: what the daemon negotiated, from its log
+		found = re.search(r'max_background (\d+)', m.log())
+		assert found and int(found.group(1)) >= 64, m.log()
+	stats = m.stat_json()
+	assert stats['max_write'] >= MiB, stats['max_write']
+	want = stats['fuse_want']
+	for bit, name in ((18, 'PARALLEL_DIROPS'), (15, 'ASYNC_DIO'), (0, 'ASYNC_READ')):
+		assert want & (1 << bit), 'FUSE_CAP_%s not negotiated (want 0x%x)' % (name, want)
+
+
+def test_one_mib_write_is_one_request(mount_factory, backend):
+	m = mount_factory(backend)
+	before = m.stat_json()['ops']
+	buf = mmap.mmap(-1, MiB)
+	buf[:] = b'm' * MiB
+	fd = os.open(m.path('f'), os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o644)
+	try:
+		assert os.pwritev(fd, [buf], 0) == MiB
+		after = m.stat_json()['ops']
+		assert os.preadv(fd, [buf], 0) == MiB
+		after_read = m.stat_json()['ops']
+	finally:
+		os.close(fd)
+		buf.close()
+	count = lambda ops, op: ops.get(op, {}).get('count', 0)	# noqa: E731
+	assert count(after, 'write') - count(before, 'write') == 1, 'a 1 MiB O_DIRECT write was split'
+	assert after['write']['bytes'] - before.get('write', {}).get('bytes', 0) == MiB
+	assert count(after_read, 'read') - count(after, 'read') == 1, 'a 1 MiB O_DIRECT read was split'
+
+
+def test_requests_are_batched(mount_factory, backend):
+	"""32 O_DIRECT reads in flight reach the backend several per submission."""
+	if shutil.which('fio') is None:
+		pytest.skip('fio is not installed')
+	m = mount_factory(backend)
+	with open(m.spath('f'), 'wb') as f:
+		f.write(os.urandom(16 * MiB))
+	res = subprocess.run(['fio', '--name=batch', '--filename=' + m.path('f'), '--rw=randread',
+			      '--bs=4k', '--ioengine=libaio', '--iodepth=32', '--direct=1',
+			      '--output-format=json'],
+			     capture_output=True, text=True, timeout=120)
+	assert res.returncode == 0, res.stderr
+	assert json.loads(res.stdout)['jobs'][0]['read']['total_ios'] == 4096
+	caio = m.stat_json()['caio']
+	assert caio['max_batch'] >= 4, caio
+	assert caio['avg_batch'] > 1.5, caio
+	assert caio['bytes_read'] >= 16 * MiB, caio
+
+
+def all_idle(stats):
+	busy = {op: v['in_flight'] for op, v in stats['ops'].items() if v['in_flight']}
+	return not busy and stats['caio']['pending'] == 0, busy
+
+
+def test_killed_clients_leave_nothing_in_flight(mount_factory, backend):
+	"""Clients killed in the middle of I/O (the kernel interrupts their
+	requests): the daemon survives and every request completes."""
+	m = mount_factory(backend)
+	with open(m.spath('f'), 'wb') as f:
+		f.write(os.urandom(16 * MiB))
+	code = r'''
+import mmap, os, sys
+buf = mmap.mmap(-1, 1 << 20)
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_DIRECT)
+first = True
+while True:
+	for off in range(0, 16 << 20, 1 << 20):
+		os.preadv(fd, [buf], off)
+		os.pwritev(fd, [buf], off)
+		if first:
+			print('running', flush=True)
+			first = False
+'''
+	for _ in range(6):
+		children = [subprocess.Popen(['/usr/bin/python3', '-c', code, m.path('f')],
+					     stdout=subprocess.PIPE, text=True) for _ in range(3)]
+		for c in children:
+			assert c.stdout.readline().strip() == 'running'
+		for c in children:
+			c.kill()
+		for c in children:
+			c.wait()
+			c.stdout.close()
+	end = time.monotonic() + 10
+	idle, busy = all_idle(m.stat_json())
+	while not idle and time.monotonic() < end:
+		time.sleep(0.05)	# bounded poll for the last completions
+		idle, busy = all_idle(m.stat_json())
+	assert idle, 'requests still in flight 10 s after the clients died: %r' % busy
+	assert m.proc.poll() is None
+	write_file(m.path('after'), b'alive')
+	assert read_file(m.spath('after')) == b'alive'
+
+
+@pytest.mark.one_backend
+def test_fsname_and_type(mount_factory, backend):
+	m = mount_factory(backend)
+	assert mountinfo_entry(m.mnt) == ('fuse.caiofs', m.src)
+	named = mount_factory(backend, ['fsname=myname'])
+	assert mountinfo_entry(named.mnt) == ('fuse.caiofs', 'myname')
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize('extra', [['-d'], ['-o', 'clone_fd'], ['-s']])
+def test_standard_fuse_flags(workdir, extra):
+	"""-d (debug, foreground), -o clone_fd and -s (single-threaded) mount and serve."""
+	src, mnt = os.path.join(workdir, 'src'), os.path.join(workdir, 'mnt')
+	os.mkdir(src)
+	os.mkdir(mnt)
+	log = open(os.path.join(workdir, 'log'), 'wb')
+	proc = subprocess.Popen([CAIOFS, '-f'] + extra + [src, mnt], stdin=subprocess.DEVNULL,
+				stdout=log, stderr=log)
+	log.close()
+	try:
+		end = time.monotonic() + 20
+		while not mounted(mnt) and proc.poll() is None and time.monotonic() < end:
+			time.sleep(0.01)	# bounded poll for the mount
+		assert mounted(mnt), read_file(os.path.join(workdir, 'log')).decode(errors='replace')
+		write_file(os.path.join(mnt, 'f'), b'flags ' * 1000)
+		assert read_file(os.path.join(mnt, 'f')) == b'flags ' * 1000
+		assert read_file(os.path.join(src, 'f')) == b'flags ' * 1000
+		rc, err = fusermount_u(mnt)
+		assert rc == 0, err
+		assert proc.wait(timeout=20) == 0
+	finally:
+		if mounted(mnt):
+			fusermount_u(mnt, lazy=True)
+		if proc.poll() is None:
+			proc.kill()
+			proc.wait()
+	if extra == ['-d']:
+		text = read_file(os.path.join(workdir, 'log')).decode(errors='replace')
+		assert 'unique' in text or 'opcode' in text.lower() or 'LOOKUP' in text, \
+			'-d printed no request trace'
+
+
+@pytest.mark.one_backend
+def test_stat_works_as_soon_as_mounted(mount_factory, backend):
+	"""caiofs-stat answers the moment the mount is visible (scripts run it
+	right after mounting): the control socket must exist before the mount."""
+	if CAIOFS_STAT is None:
+		pytest.skip('caiofs-stat was not built')
+	for _ in range(5):
+		m = mount_factory(backend)
+		res = subprocess.run([CAIOFS_STAT, '--json', m.mnt], capture_output=True,
+				     text=True, timeout=30)
+		assert res.returncode == 0, 'right after the mount: %s' % res.stderr
+		m.stop()

@@ -726,3 +726,111 @@ def test_no_control_file_in_listings(mnt):
 		assert [e.name for e in it] == ['f']
 	os.unlink(mnt.path('f'))
 	assert os.listdir(mnt.path()) == [] and os.listdir(mnt.spath()) == []
+
+
+# --- names, timestamps, limits ---------------------------------------------------
+
+def test_odd_names(mnt):
+	"""Names are bytes: non-UTF-8, newlines, spaces, leading dashes, NFC vs NFD."""
+	names = [b'bad\xffname', b'new\nline', b' spaced ', b'-dash', b'back\\slash',
+		 b'caf\xc3\xa9', b'cafe\xcc\x81', b'*?[]', b'.hidden', b'...', b'\x01ctl']
+	root = os.fsencode(mnt.path())
+	for n in names:
+		write_file(os.path.join(root, n), n)
+	assert sorted(os.listdir(root)) == sorted(names)
+	assert sorted(os.listdir(os.fsencode(mnt.spath()))) == sorted(names)
+	for n in names:
+		assert read_file(os.path.join(root, n)) == n
+		os.rename(os.path.join(root, n), os.path.join(root, n + b'.r'))
+	assert sorted(os.listdir(os.fsencode(mnt.spath()))) == sorted(n + b'.r' for n in names)
+
+
+def test_write_updates_mtime(mnt):
+	write_file(mnt.path('f'), b'old')
+	os.utime(mnt.path('f'), ns=(10 ** 9, 10 ** 9))
+	assert os.stat(mnt.path('f')).st_mtime_ns == 10 ** 9
+	before = time.time_ns() - 20_000_000
+	fd = os.open(mnt.path('f'), os.O_WRONLY | os.O_APPEND)
+	try:
+		os.write(fd, b' new')
+	finally:
+		os.close(fd)
+	for p in (mnt.path('f'), mnt.spath('f')):
+		assert os.stat(p).st_mtime_ns >= before, p
+	os.utime(mnt.path('f'), ns=(10 ** 9, 10 ** 9))
+	os.truncate(mnt.path('f'), 1)
+	assert os.stat(mnt.path('f')).st_mtime_ns >= before
+
+
+def test_directory_times_follow_changes(mnt):
+	os.mkdir(mnt.path('d'))
+	old = 10 ** 9
+	for op in (lambda: write_file(mnt.path('d', 'f'), b''),
+		   lambda: os.rename(mnt.path('d', 'f'), mnt.path('d', 'g')),
+		   lambda: os.link(mnt.path('d', 'g'), mnt.path('d', 'h')),
+		   lambda: os.unlink(mnt.path('d', 'g')),
+		   lambda: os.mkdir(mnt.path('d', 'sub')),
+		   lambda: os.rmdir(mnt.path('d', 'sub'))):
+		os.utime(mnt.path('d'), ns=(old, old))
+		assert os.stat(mnt.path('d')).st_mtime_ns == old
+		before = time.time_ns() - 20_000_000
+		op()
+		st = os.stat(mnt.path('d'))
+		assert st.st_mtime_ns >= before and st.st_ctime_ns >= before
+		assert st.st_mtime_ns == os.stat(mnt.spath('d')).st_mtime_ns
+
+
+def test_link_count_and_ctime_after_link(mnt):
+	write_file(mnt.path('f'), b'')
+	os.utime(mnt.path('f'), ns=(1, 1))
+	ctime = os.stat(mnt.path('f')).st_ctime_ns
+	time.sleep(0.01)	# ctime granularity, not synchronisation
+	os.link(mnt.path('f'), mnt.path('g'))
+	st = os.stat(mnt.path('f'))
+	assert st.st_nlink == 2 and st.st_ctime_ns > ctime
+
+
+def test_efbig_matches_source(mnt):
+	"""Beyond the backing filesystem's maximum file size: its error, unchanged."""
+	huge = 1 << 44		# 16 TiB: beyond ext4's limit with 4 KiB blocks
+	results = []
+	for path in (mnt.spath('raw'), mnt.path('via')):
+		fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+		try:
+			results.append((errno_of(os.pwrite, fd, b'x', huge),
+					errno_of(os.ftruncate, fd, huge + 1)))
+		finally:
+			os.close(fd)
+	assert results[1] == results[0], 'source %s, mount %s' % (
+		[errname(e) for e in results[0]], [errname(e) for e in results[1]])
+
+
+def test_erofs_from_read_only_source(mount_factory, backend, workdir):
+	"""A read-only backing filesystem's EROFS reaches the application."""
+	import subprocess
+	src = os.path.join(workdir, 'ro-src')
+	os.mkdir(src)
+	write_file(os.path.join(src, 'f'), b'frozen')
+	subprocess.run(['mount', '--bind', src, src], check=True)
+	try:
+		subprocess.run(['mount', '-o', 'remount,bind,ro', src], check=True)
+		m = mount_factory(backend, src=src)
+		assert read_file(m.path('f')) == b'frozen'
+		assert_errno(errno.EROFS, os.open, m.path('f'), os.O_WRONLY)
+		assert_errno(errno.EROFS, os.mkdir, m.path('d'))
+		assert_errno(errno.EROFS, os.unlink, m.path('f'))
+		assert_errno(errno.EROFS, os.utime, m.path('f'), None)
+		m.stop()
+	finally:
+		subprocess.run(['umount', '-l', src])
+
+
+def test_xattr_on_special_files_matches_source(mnt):
+	os.mkfifo(mnt.path('fifo'))
+	os.mknod(mnt.path('chr'), stat.S_IFCHR | 0o600, os.makedev(1, 3))
+	for name in ('fifo', 'chr'):
+		want = errno_of(os.setxattr, mnt.spath(name), 'user.x', b'1')
+		got = errno_of(os.setxattr, mnt.path(name), 'user.y', b'1')
+		assert got == want, '%s: source %s, mount %s' % (name, errname(want), errname(got))
+		os.setxattr(mnt.path(name), 'trusted.t', b'2')
+		assert os.getxattr(mnt.spath(name), 'trusted.t') == b'2'
