@@ -309,6 +309,7 @@ OPS = {
 	'renamed_over': op_renamed_over,
 	'pwrite_append': op_pwrite_append,
 	'fsync_dir': op_fsync_dir,
+	'posix_fallocate': lambda p, o, n, fl=os.O_WRONLY: _fd_op(p, fl, os.posix_fallocate, o, n),
 	'mmap_write': op_mmap_write,
 	'setxattr': os.setxattr,
 	'lsetxattr': lambda p, k, v, fl=0: os.setxattr(p, k, v, fl, follow_symlinks=False),
@@ -418,10 +419,15 @@ class Side:
 				what = 'op %d: %s %s%r' % (i, cred.name, name, tuple(args))
 				record.append((what, 'result', res, answer))
 				after = {}
+				names = {}	# inode -> first name: hard links are one inode
 				for rel in tree(top):
 					path = os.path.join(top, rel)
 					st = os.lstat(path)
-					record.append((what, rel, describe(path, st, before), ANY))
+					desc = describe(path, st, before)
+					if st.st_ino in names:
+						desc += ' same inode as ' + names[st.st_ino]
+					names.setdefault(st.st_ino, rel)
+					record.append((what, rel, desc, ANY))
 					after[st.st_ino] = (st.st_mtime_ns, st.st_ctime_ns)
 				before = after
 		finally:
@@ -1000,6 +1006,14 @@ SCENARIOS = [
 		(U1, b'headEND', 'read', 'f'),
 		(U1, 0, 'fsync_dir', 'd'),
 		(U1, 0, 'fsync_dir', '.')]),
+	S('posix_fallocate', [F('f', 0o666, data=b'abc'), FIFO('p', 0o666)], [
+		(U1, 0, 'posix_fallocate', 'f', 0, 100000),
+		(U1, 0, 'posix_fallocate', 'f', 10, 5),
+		(U1, 'EINVAL', 'posix_fallocate', 'f', 0, 0),
+		(U1, 'EINVAL', 'posix_fallocate', 'f', -1, 10),
+		(U1, 'EBADF', 'posix_fallocate', 'f', 0, 10, RO),
+		(U1, 'EFBIG', 'posix_fallocate', 'f', 1 << 50, 4096),
+		(U1, 'ESPIPE', 'posix_fallocate', 'p', 0, 10, RW)]),
 	S('stat_through_links', [D('d', 0o755, U1, G1), L('l', 'd')], [
 		(U1, '40755 1000:2000', 'stat', 'l'),
 		(NOBODY, '40755 1000:2000', 'stat', 'l/.')]),
