@@ -9,10 +9,12 @@ EXTRA_DIST += \
 	tests/caiofs/test_data.py \
 	tests/caiofs/test_errors.py \
 	tests/caiofs/test_fsx.py \
+	tests/caiofs/test_integrity.py \
 	tests/caiofs/test_links.py \
 	tests/caiofs/test_locks.py \
 	tests/caiofs/test_ops.py \
 	tests/caiofs/test_permissions.py \
+	tests/caiofs/test_posix_diff.py \
 	tests/caiofs/test_readdir.py \
 	tests/caiofs/test_scale.py \
 	tests/caiofs/test_tools.py \
