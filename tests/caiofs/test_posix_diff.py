@@ -618,7 +618,19 @@ SCENARIOS = [
 		(ROOT, 0, 'mknod', 'blk', stat.S_IFBLK | 0o660, 7, 9),
 		(ROOT, 'EEXIST', 'mknod', 'reg', stat.S_IFREG | 0o666)]),
 
+	S('mknod_device_numbers', [], [
+		(ROOT, 0, 'mknod', 'big', stat.S_IFCHR | 0o600, 4095, 1048575),
+		(ROOT, 0, 'mknod', 'mid', stat.S_IFBLK | 0o600, 300, 70000),
+		(ROOT, 0, 'mknod', 'zero', stat.S_IFCHR | 0o600, 0, 0)]),
+
 	# open
+	S('open_trunc_rdonly', [F('ro', 0o444, U1, data=b'abc'), F('rw', 0o666, data=b'abc')], [
+		(U1, 'EACCES', 'open', 'ro', RO | TRUNC),
+		(U2, 0, 'open', 'rw', RO | TRUNC)]),
+	S('open_socket_node', [], [
+		(um(U1, 0), 0, 'mknod', 's', stat.S_IFSOCK | 0o666),
+		(U1, 'ENXIO', 'open', 's', RO),
+		(U2, 'ENXIO', 'open', 's', WO)]),
 	S('open_creat_excl', [F('f'), L('dangling', 'nowhere')], [
 		(U1, 'EEXIST', 'open', 'f', CREAT | EXCL | WO),
 		(U1, 0, 'open', 'new', CREAT | EXCL | WO, 0o666),
