@@ -255,14 +255,17 @@ def stress_worker(seed, mine_path, shared_path, index, initial, nops):
 		abuf.close()
 
 
-def spawn(fn, args, ids=None, timeout=60):
-	"""Start fn(*args) in a forked child (optionally as ids); returns a
-	handle for collect()."""
+def spawn(fn, args, ids=None, cwd=None, timeout=60):
+	"""Start fn(*args) in a forked child (in cwd, entered before switching
+	to ids: the test's private temp dir is not searchable by others);
+	returns a handle for collect()."""
 	rfd, wfd = os.pipe()
 	pid = os.fork()
 	if pid == 0:
 		os.close(rfd)
 		try:
+			if cwd:
+				os.chdir(cwd)
 			if ids:
 				os.setgroups([])
 				os.setgid(ids[1])
@@ -319,9 +322,8 @@ def test_multiprocess_stress(mnt_dir):
 	handles = []
 	for i in range(nworkers):
 		ids = USER if i % 2 else None
-		args = (seed + i, os.path.join(path, 'own%d' % i), shared_name, i,
-			initial[i * REGION:(i + 1) * REGION], 700)
-		handles.append(spawn(stress_worker, args, ids))
+		args = (seed + i, 'own%d' % i, 'shared', i, initial[i * REGION:(i + 1) * REGION], 700)
+		handles.append(spawn(stress_worker, args, ids, cwd=path))
 	results = []
 	errors = []
 	for h in handles:
@@ -360,7 +362,8 @@ def test_concurrent_o_append(mnt_dir):
 	open(name, 'wb').close()
 	os.chmod(name, 0o666)
 	count = 400
-	handles = [spawn(appender, (name, b'A', count)), spawn(appender, (name, b'B', count), USER)]
+	handles = [spawn(appender, ('log', b'A', count), cwd=path),
+		   spawn(appender, ('log', b'B', count), USER, cwd=path)]
 	for h in handles:
 		collect(h)
 	data = read_all(name)
