@@ -16,6 +16,7 @@
 
 pycaio_py = \
 	python/caio/__init__.py \
+	python/caio/_dispatch.py \
 	python/caio/_native.py \
 	python/caio/abstract.py \
 	python/caio/asyncio_base.py \

@@ -3,9 +3,9 @@
 Needs no compiled code at all.  Completions are delivered like the native
 backends: process_events() runs the callbacks, and `fileno` is a descriptor
 that becomes readable when some are waiting (for loop.add_reader).  A
-context nobody polls (process_events, poll and fileno never used) runs an
-operation's callback on the worker thread that finished it, as the original
-pure-Python caio did.
+context nobody polls (process_events, poll and fileno never used) runs the
+callbacks on a helper thread, as the original pure-Python caio ran them on
+its pool's threads.
 """
 import collections
 import errno
@@ -19,6 +19,7 @@ import time
 import weakref
 from typing import Any, Callable, Optional, Union
 
+from . import _dispatch
 from .abstract import AbstractContext, AbstractOperation, ContextFullError
 
 MAX_RW_COUNT = 0x7FFFF000   # the kernel's largest single read or write
@@ -347,7 +348,8 @@ class Context(AbstractContext):
         self._threads = []
         self._pending = 0                   # accepted and not finished
         self._lock = threading.Lock()       # _pending, states, _closed
-        self._polled = False                # someone collects completions
+        self._polled = threading.Event()    # the caller collects completions
+        self._dispatcher = None
         self._closed = False
         self._forked = False                # inherited by a forked child
         _CONTEXTS.add(self)
@@ -365,7 +367,7 @@ class Context(AbstractContext):
     @property
     def fileno(self) -> int:
         self._check_open()
-        self._polled = True
+        self._polled.set()
         return self._signal.rfd
 
     @property
@@ -396,7 +398,8 @@ class Context(AbstractContext):
         self._threads.append(thread)
 
     def _claim(self, op, generation) -> bool:
-        """A worker takes a queued operation unless it was cancelled."""
+        """A worker takes a queued operation unless it was cancelled.  Once
+        claimed (by a worker or by cancel) nobody else may complete it."""
         with self._lock:
             if op._generation != generation or op._running or op._state != _FLIGHT:
                 return False
@@ -416,19 +419,14 @@ class Context(AbstractContext):
     def _complete(self, op, result):
         """Hand a result to whoever collects it (any thread)."""
         with self._lock:
-            op._running = False
             op._generation += 1         # stale queue entries are skipped
-            # Nobody polls and the caller wants a callback: run it right
-            # here, as the original pure-Python caio did.
-            queued = not self._closed and (
-                self._polled or op._future is not None or op._callback is None)
-            if queued:
+            if not self._closed:
                 self._done.append((op, result))
                 if len(self._done) == 1:
                     self._signal.set()
                 return
             self._pending -= 1
-        self._deliver(op, result)
+        self._deliver(op, result)       # closed: nobody collects any more
 
     @staticmethod
     def _deliver(op, result):
@@ -477,7 +475,14 @@ class Context(AbstractContext):
                         "operations are pending" % self._max_requests)
                 break
             accepted += 1
+        if (self._dispatcher is None and not self._polled.is_set()
+                and any(op._callback is not None for op in aio_operations)):
+            self._dispatcher = _dispatch.start(
+                self, self._signal.rfd, Context._collect, self._polled)
         return accepted
+
+    def _collect(self):
+        self._run_ready(0)
 
     def queue(self, *aio_operations) -> int:
         return self.submit(*aio_operations)
@@ -487,7 +492,7 @@ class Context(AbstractContext):
         self._check_open()
         if op._state == _FLIGHT:
             raise RuntimeError("operation is already in progress")
-        self._polled = True
+        self._polled.set()
         op._future = future
         if not self._accept(op):
             op._future = None
@@ -514,7 +519,7 @@ class Context(AbstractContext):
 
     def poll(self) -> int:
         self._check_open()
-        self._polled = True
+        self._polled.set()
         count = self._signal.clear()
         if not count:
             raise BlockingIOError(errno.EAGAIN, "no completions were signalled")
@@ -526,7 +531,7 @@ class Context(AbstractContext):
         if max_requests and min_requests > max_requests:
             raise ValueError("min_requests (%d) must be <= max_requests (%d)"
                              % (min_requests, max_requests))
-        self._polled = True
+        self._polled.set()
         done = self._run_ready(max_requests)
         if done >= min_requests or timeout == 0:
             return done

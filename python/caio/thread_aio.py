@@ -1,32 +1,15 @@
 """caio on a pthread pool: libcaio's "thread" backend (CAIO_IMPL=thread)."""
-import select
 import threading
-import weakref
 
+from . import _dispatch
 from ._native import AbstractContext, require
 
 _caio = require("thread", __name__)
 _native_fileno = _caio.Context.fileno.__get__
 
 
-def _dispatch(context_ref, fd):
-    """Run callbacks for a context nobody polls, as the original thread_aio did."""
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    while True:
-        context = context_ref()
-        if context is None or context.closed or context._polled:
-            return
-        del context
-        if not poller.poll(100):
-            continue
-        context = context_ref()
-        try:
-            if context is not None and not context._polled:
-                _caio.Context.process_events(context, 0)
-        except RuntimeError:        # closed meanwhile
-            return
-        del context
+def _collect(context):
+    _caio.Context.process_events(context, 0)
 
 
 class Context(_caio.Context, AbstractContext):
@@ -41,7 +24,7 @@ class Context(_caio.Context, AbstractContext):
     def __init__(self, max_requests=512, pool_size=8):
         super().__init__("thread", max_requests, pool_size=pool_size)
         self._pool_size = pool_size
-        self._polled = False
+        self._polled = threading.Event()    # the caller collects completions
         self._dispatcher = None
 
     @property
@@ -50,26 +33,23 @@ class Context(_caio.Context, AbstractContext):
 
     @property
     def fileno(self) -> int:
-        self._polled = True
+        self._polled.set()
         return _native_fileno(self)
 
     def poll(self) -> int:
-        self._polled = True
+        self._polled.set()
         return super().poll()
 
     def process_events(self, max_requests=512, min_requests=0, timeout=0) -> int:
-        self._polled = True
+        self._polled.set()
         return super().process_events(max_requests, min_requests, timeout)
 
     def submit(self, *aio_operations) -> int:
         accepted = super().submit(*aio_operations)
-        if (not self._polled and self._dispatcher is None
+        if (self._dispatcher is None and not self._polled.is_set()
                 and any(op.callback is not None for op in aio_operations)):
-            self._dispatcher = threading.Thread(
-                target=_dispatch, args=(weakref.ref(self), _native_fileno(self)),
-                name="caio-thread-aio-callbacks", daemon=True,
-            )
-            self._dispatcher.start()
+            self._dispatcher = _dispatch.start(
+                self, _native_fileno(self), _collect, self._polled)
         return accepted
 
 

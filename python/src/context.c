@@ -316,9 +316,13 @@ static int ctx_close(pycaio_context *ctx)
 
 static void ctx_dealloc(pycaio_context *ctx)
 {
+	PyObject *type, *value, *tb;
+
 	/* In-flight operations hold a reference: nothing is pending here. */
+	PyErr_Fetch(&type, &value, &tb);
 	if (ctx_close(ctx))
 		PyErr_WriteUnraisable((PyObject *)ctx);
+	PyErr_Restore(type, value, tb);
 	if (ctx->lock)
 		PyThread_free_lock(ctx->lock);
 	free(ctx->done);
@@ -463,14 +467,14 @@ static PyObject *ctx_submit_future(pycaio_context *ctx, PyObject *const *args,
 			r = f;	/* the operation stays queued for the next flush */
 	}
 	ctx_unlock(ctx);
+	if (op->state != PYCAIO_FLIGHT)
+		Py_CLEAR(op->future);
 	if (r == -1000)
 		return NULL;
 	if (r == -EAGAIN)
 		return raise_full(ctx);
-	if (r < 0 && op->state != PYCAIO_FLIGHT) {
-		Py_CLEAR(op->future);
+	if (r < 0 && op->state != PYCAIO_FLIGHT)
 		return pycaio_error(r, "submit");
-	}
 	if (r < 0)
 		return pycaio_error(r, "caio_flush");
 	if (flush && ctx->reap_after_flush && reap_ready(ctx, 0, NULL))

@@ -195,8 +195,16 @@ static void on_complete(caio_req *req, int64_t res, void *data)
 	/* May run without the GIL (inside caio_wait): touch no Python object. */
 	op->piece_res = res;
 	op->req = NULL;
-	if (ctx->ndone < ctx->done_cap)
-		ctx->done[ctx->ndone++] = op;
+	if (ctx->ndone == ctx->done_cap) {
+		/* Cannot happen (one piece per slot); grow rather than lose it. */
+		void *more = realloc(ctx->done, 2 * ctx->done_cap * sizeof(*ctx->done));
+
+		if (!more)
+			return;
+		ctx->done = more;
+		ctx->done_cap *= 2;
+	}
+	ctx->done[ctx->ndone++] = op;
 }
 
 static char *io_buffer(pycaio_operation *op)
@@ -356,13 +364,9 @@ static void settle_read_buffer(pycaio_operation *op)
 		memcpy(PyBytes_AS_STRING(op->payload), op->bounce, op->result);
 	if (op->result < 0 || (size_t)op->result >= op->nbytes)
 		return;
-	/* Short read: shrink in place; nobody else has seen the object yet. */
-	if (Py_REFCNT(op->payload) == 1 && _PyBytes_Resize(&op->payload, op->result) == 0)
-		return;
-	PyErr_Clear();
-	Py_XSETREF(op->payload, PyBytes_FromStringAndSize(
-		op->bounce ? op->bounce : PyBytes_AS_STRING(op->payload), op->result));
-	if (!op->payload)
+	/* Short read: shrink in place; nobody else has seen the object.  On
+	 * failure payload is NULL and get_value() raises MemoryError. */
+	if (_PyBytes_Resize(&op->payload, op->result))
 		PyErr_Clear();
 }
 
@@ -488,8 +492,18 @@ int pycaio_op_finish(pycaio_operation *op)
 	if (run_callback(op))
 		err = -1;
 	if (future) {
-		if (!err && resolve_future(op, future))
-			err = -1;
+		/* Resolve it even if the callback raised: someone awaits it. */
+		PyObject *type, *value, *tb;
+
+		PyErr_Fetch(&type, &value, &tb);
+		if (resolve_future(op, future)) {
+			if (type)
+				PyErr_WriteUnraisable(future);
+			else
+				err = -1;
+		}
+		if (type)
+			PyErr_Restore(type, value, tb);
 		Py_DECREF(future);
 	}
 	Py_DECREF(ctx);
