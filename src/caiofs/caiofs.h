@@ -107,6 +107,7 @@ struct cfs_fs {
 	struct cfs_inode *root;
 	unsigned nloops;
 	struct cfs_loop **loops;
+	int control_fd;			/* caiofs-stat's socket, or -1 */
 	int stop_fd;			/* eventfd: loops stop reading the device */
 	int loops_done_fd;		/* eventfd: a loop exited */
 	char selection[512];		/* caio_ctx_selection() of the first loop */

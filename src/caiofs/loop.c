@@ -427,8 +427,11 @@ static void *loop_main(void *arg)
 	int n, i;
 
 	current_loop = loop;
-	if (cfs_creds_thread_init() < 0)
+	if (cfs_creds_thread_init() < 0) {
+		/* umask stays per process: let the kernel apply it */
 		cfs_log(LOG_WARNING, "loop %u: unshare(CLONE_FS): %m", loop->index);
+		cfs.dont_mask = 0;
+	}
 	uint64_t spin_ns = (uint64_t)cfs.opt.spin_us * 1000, busy_at = 0;
 	bool spinning = false;
 
@@ -536,7 +539,8 @@ static void loop_free(struct cfs_loop *loop)
 		close(loop->epfd);
 	if (loop->own_devfd)
 		close(loop->devfd);
-	free(loop->reqbuf);
+	if (!loop->reqbuf_taken)
+		free(loop->reqbuf);	/* else a write gave it back to the spares */
 	for (i = 0; i < loop->nspare_req; i++)
 		free(loop->spare_req[i]);
 	for (c = 0; c < CFS_NCLASS; c++)
@@ -567,7 +571,9 @@ int cfs_loops_start(void)
 		res = loop_setup(loop, master);
 		if (res < 0)
 			return res;
-		if (i == 0) {
+		if (i == 0 && strcmp(cfs.backend_name, caio_ctx_backend_name(loop->ctx))) {
+			cfs_log(LOG_WARNING, "backend changed since the check: %s (%s)",
+				caio_ctx_backend_name(loop->ctx), caio_ctx_selection(loop->ctx));
 			snprintf(cfs.selection, sizeof(cfs.selection), "%s",
 				 caio_ctx_selection(loop->ctx));
 			cfs.backend_name = caio_ctx_backend_name(loop->ctx);

@@ -321,6 +321,10 @@ static int check_backend(struct cfs_options *o)
 			o->backend ? o->backend : "auto", err[0] ? err : caio_strerror(res));
 		return -1;
 	}
+	/* The loops' contexts are made after daemonizing (a context belongs
+	 * to its process); they select the same way. */
+	cfs.backend_name = caio_backend_name(caio_ctx_backend(ctx));
+	snprintf(cfs.selection, sizeof(cfs.selection), "%s", caio_ctx_selection(ctx));
 	caio_ctx_destroy(ctx);
 	return 0;
 }
@@ -587,7 +591,6 @@ static void log_mounted(unsigned fd_cache, int control_fd)
 		cfs.opt.source_real, cfs.opt.mountpoint, cfs.backend_name,
 		cfs.nloops, cfs.opt.queue_depth, cfs.opt.clone_fd ? "yes" : "no",
 		fd_cache);
-	cfs_log(LOG_INFO, "backend selection: %s", cfs.selection);
 	if (!cfs.handles)
 		cfs_log(LOG_WARNING, "the source has no file handles (%s): every remembered inode keeps a descriptor, large trees may hit the open-file limit",
 			cfs.handles_reason);
@@ -618,15 +621,13 @@ static int serve(unsigned fd_cache)
 		cfs_loops_free();
 		return 1;
 	}
-	control_fd = cfs_control_open();
+	control_fd = cfs.control_fd;
 	tune_read_ahead();
 	log_mounted(fd_cache, control_fd);
 	main_wait(sfd, control_fd);
 	cfs_loops_join();
 	cfs_log(LOG_INFO, "unmounted %s", cfs.opt.mountpoint);
 	cfs_stats_log_summary("unmount");
-	if (control_fd >= 0)
-		close(control_fd);
 	cfs_loops_free();
 	close(sfd);
 	return 0;
@@ -636,6 +637,10 @@ static int mount_and_serve(struct fuse_args *args, unsigned fd_cache)
 {
 	int res = 1;
 
+	/* Ready before the mount appears: the log says which backend, and
+	 * caiofs-stat connects as soon as the mount point is mounted. */
+	cfs_log(LOG_INFO, "backend %s (%s)", cfs.backend_name, cfs.selection);
+	cfs.control_fd = cfs_control_open();
 	cfs.se = fuse_session_new(args, &cfs_ops, sizeof(cfs_ops), NULL);
 	if (!cfs.se)
 		return 1;
@@ -654,6 +659,8 @@ out_unmount:
 	fuse_session_unmount(cfs.se);
 out_destroy:
 	fuse_session_destroy(cfs.se);
+	if (cfs.control_fd >= 0)
+		close(cfs.control_fd);
 	return res;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <linux/fs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -512,6 +513,7 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       unsigned int flags)
 {
 	struct cfs_inode *p = cfs_inode(parent), *np = cfs_inode(newparent);
+	struct cfs_creds c = { 0 };
 	int pfd, npfd, res;
 
 	pfd = cfs_inode_fd(p);
@@ -525,8 +527,14 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -npfd);
 		return;
 	}
-	res = syscall(SYS_renameat2, pfd, name, npfd, newname, flags) < 0 ?
-		errno : 0;
+	/* RENAME_WHITEOUT creates a whiteout node: it belongs to the caller. */
+	res = flags & RENAME_WHITEOUT ? creds_enter(req, &c) : 0;
+	if (!res)
+		res = syscall(SYS_renameat2, pfd, name, npfd, newname, flags) < 0 ?
+			-errno : 0;
+	if (flags & RENAME_WHITEOUT)
+		creds_leave(&c);
+	res = -res;
 	cfs_inode_put_fd(np);
 	cfs_inode_put_fd(p);
 	fuse_reply_err(req, res);
