@@ -25,6 +25,7 @@ import errno
 import os
 import shutil
 import mmap
+import resource
 import stat
 import struct
 import tempfile
@@ -272,6 +273,40 @@ def op_fsync_dir(path):
 	return _fd_op(path, os.O_RDONLY | os.O_DIRECTORY, os.fsync)
 
 
+def crowd_stat(crowd):
+	"""Look up many other inodes: pushes earlier ones out of a small
+	descriptor cache in the daemon."""
+	for name in sorted(os.listdir(crowd)):
+		os.stat(os.path.join(crowd, name))
+
+
+def op_removed_dir(path, crowd):
+	"""An open directory is removed; the process keeps using it."""
+	fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+	try:
+		os.rmdir(path)
+		crowd_stat(crowd)
+		out = [os.fstat(fd).st_nlink]
+		os.fchmod(fd, 0o700)
+		out.append('%o' % os.fstat(fd).st_mode)
+		out.append(os.listdir(fd))
+		return tuple(out)
+	finally:
+		os.close(fd)
+
+
+def op_opath_unlinked(path, crowd):
+	"""fstat on an O_PATH descriptor of a file unlinked since."""
+	fd = os.open(path, os.O_PATH)
+	try:
+		os.unlink(path)
+		crowd_stat(crowd)
+		st = os.fstat(fd)
+		return (st.st_nlink, st.st_size)
+	finally:
+		os.close(fd)
+
+
 def op_getxattr(path, key):
 	return os.getxattr(path, key, follow_symlinks=False)
 
@@ -309,6 +344,8 @@ OPS = {
 	'renamed_over': op_renamed_over,
 	'pwrite_append': op_pwrite_append,
 	'fsync_dir': op_fsync_dir,
+	'removed_dir': op_removed_dir,
+	'opath_unlinked': op_opath_unlinked,
 	'posix_fallocate': lambda p, o, n, fl=os.O_WRONLY: _fd_op(p, fl, os.posix_fallocate, o, n),
 	'mmap_write': op_mmap_write,
 	'setxattr': os.setxattr,
@@ -1026,6 +1063,12 @@ SCENARIOS = [
 		(U1, 'EBADF', 'posix_fallocate', 'f', 0, 10, RO),
 		(U1, 'EFBIG', 'posix_fallocate', 'f', 1 << 50, 4096),
 		(U1, 'ESPIPE', 'posix_fallocate', 'p', 0, 10, RW)]),
+	# The daemon keeps a bounded cache of descriptors: looking up a crowd of
+	# other inodes in between must not change what a process sees.
+	S('removed_but_still_used', [D('d', 0o755), F('f', 0o644, data=b'12345'), D('crowd')] +
+	  [F('crowd/%02d' % i) for i in range(80)], [
+		(ROOT, (0, '40700', []), 'removed_dir', 'd', 'crowd'),
+		(ROOT, (0, 5), 'opath_unlinked', 'f', 'crowd')]),
 	S('stat_through_links', [D('d', 0o755, U1, G1), L('l', 'd')], [
 		(U1, '40755 1000:2000', 'stat', 'l'),
 		(NOBODY, '40755 1000:2000', 'stat', 'l/.')]),
@@ -1034,21 +1077,37 @@ SCENARIOS = [
 
 # ---- running it ----------------------------------------------------------
 
-@pytest.fixture(scope='module', params=backends_under_test())
+def tiny_descriptor_limit():
+	"""In the daemon (before exec): 256 descriptors, so that it keeps only
+	64 inodes' descriptors and re-opens the others from their handles."""
+	resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+
+def mount_configs():
+	"""Every backend, plus one with a tiny descriptor cache."""
+	configs = [pytest.param((b, None), id=b) for b in backends_under_test()]
+	if 'thread' in backends_under_test():
+		configs.append(pytest.param(('thread', tiny_descriptor_limit),
+					    id='thread-fdcache64'))
+	return configs
+
+
+@pytest.fixture(scope='module', params=mount_configs())
 def posix_sides(request):
-	"""One caiofs mount per backend for the whole module, and the raw
+	"""One caiofs mount per configuration for the whole module, and the raw
 	directory next to its source."""
+	backend, preexec = request.param
 	root = os.environ.get('CAIOFS_TEST_TMPDIR') or tempfile.gettempdir()
 	base = tempfile.mkdtemp(prefix='caiofs-posix.', dir=root)
 	os.chmod(base, 0o755)
 	cls = BindMount if REFERENCE == 'bind' else Mount
-	m = cls(base, request.param, ['allow_other', 'default_permissions'])
+	m = cls(base, backend, ['allow_other', 'default_permissions'], preexec_fn=preexec)
 	raw = os.path.join(base, 'raw')
 	os.mkdir(raw)
 	try:
 		failure = m.start()
 		if failure is not None:
-			skip_if_unavailable(request.param, failure)
+			skip_if_unavailable(backend, failure)
 			pytest.fail(failure)
 		os.chmod(m.path(), 0o755)
 		yield m, Side('raw', raw), Side('caiofs', m.path(), m.spath())
