@@ -23,21 +23,31 @@ FIO = shutil.which('fio')
 USER = (1000, 1000)
 
 
-@pytest.fixture(scope='module', params=backends_under_test())
+def mount_configs():
+	"""Every backend, plus the kernel's writeback cache on one of them."""
+	configs = [pytest.param((b, ()), id=b) for b in backends_under_test()]
+	if 'thread' in backends_under_test():
+		configs.append(pytest.param(('thread', ('writeback_cache',)),
+					    id='thread-writeback'))
+	return configs
+
+
+@pytest.fixture(scope='module', params=mount_configs())
 def shared(request):
-	"""One caiofs mount per backend (allow_other,default_permissions, as the
-	external suites use it) and a raw directory next to its source."""
+	"""One caiofs mount per configuration (allow_other,default_permissions,
+	as the external suites use it) and a raw directory next to its source."""
+	backend, extra = request.param
 	root = os.environ.get('CAIOFS_TEST_TMPDIR') or tempfile.gettempdir()
 	base = tempfile.mkdtemp(prefix='caiofs-integrity.', dir=root)
 	os.chmod(base, 0o755)
 	cls = BindMount if REFERENCE == 'bind' else Mount
-	m = cls(base, request.param, ['allow_other', 'default_permissions'])
+	m = cls(base, backend, ['allow_other', 'default_permissions'] + list(extra))
 	raw = os.path.join(base, 'raw')
 	os.mkdir(raw)
 	try:
 		failure = m.start()
 		if failure is not None:
-			skip_if_unavailable(request.param, failure)
+			skip_if_unavailable(backend, failure)
 			pytest.fail(failure)
 		os.chmod(m.path(), 0o777)
 		yield m, raw
