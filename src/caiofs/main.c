@@ -639,7 +639,7 @@ static int mount_and_serve(struct fuse_args *args, unsigned fd_cache)
 
 	/* Ready before the mount appears: the log says which backend, and
 	 * caiofs-stat connects as soon as the mount point is mounted. */
-	cfs_log(LOG_INFO, "backend %s (%s)", cfs.backend_name, cfs.selection);
+	cfs_log(LOG_INFO, "backend %s; selection: %s", cfs.backend_name, cfs.selection);
 	cfs.control_fd = cfs_control_open();
 	cfs.se = fuse_session_new(args, &cfs_ops, sizeof(cfs_ops), NULL);
 	if (!cfs.se)
