@@ -57,3 +57,6 @@ def test_transfer_over_2gib(tmp_path):
             assert os.pread(fd, 8192, offset) == payload[offset:offset + 8192], offset
     finally:
         os.close(fd)
+        # pytest keeps the temporary directories of recent runs: do not
+        # leave gigabytes behind in them.
+        os.unlink(tmp_path / "big")

@@ -16,7 +16,7 @@ PRELUDE = (
 )
 
 
-def run_script(backend, body, timeout=60):
+def run_script(backend, body, timeout=40):
     proc = run_python(PRELUDE + body, timeout=timeout, args=[backend.module])
     assert proc.returncode == 0, describe(proc)
     results = [line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]

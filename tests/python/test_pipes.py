@@ -23,7 +23,7 @@ PRELUDE = (
 STREAM_ERRORS = {"ESPIPE", "EINVAL"}
 
 
-def run_case(backend, body, timeout=40):
+def run_case(backend, body, timeout=30):
     proc = run_python(PRELUDE + body, timeout=timeout, args=[backend.module])
     assert proc.returncode == 0, describe(proc)
     results = [line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -215,7 +215,7 @@ def test_many_parked_pipe_reads_do_not_starve_files(backend, count):
         "    show(f'{n!r} {got!r}')\n"
         "    show(' '.join(sorted(set(map(repr, outcomes)))))\n"
         "asyncio.run(main())\n"
-    ), timeout=60)
+    ), timeout=40)
     assert results[0] == "4 b'file'", results
     kinds = set(results[1].split())
     assert kinds <= {"b'z'", "'ESPIPE'", "'EINVAL'"}, results

@@ -179,20 +179,24 @@ def test_process_events_timeout_returns_when_nothing_pending(backend):
 
 
 def test_fileno_becomes_readable_and_poll(backend, rwfd):
-    # asyncio integration relies on this: after submit the context's fileno
-    # becomes readable, poll() consumes the notification, and
-    # process_events() then runs the callbacks on this thread.
+    # asyncio integration relies on this: a caller that watches fileno (as
+    # loop.add_reader does) sees it become readable after submit, poll()
+    # consumes the notification, and process_events() then runs the
+    # callbacks on this thread.
     ctx = backend.raw.Context(max_requests=8)
     try:
-        op = backend.raw.Operation.write(b"poll", rwfd, 0)
-        completions = Completions()
-        completions.attach(op)
-        assert ctx.submit(op) == 1
-        readable, _, _ = select.select([ctx.fileno], [], [], 10)
-        assert readable == [ctx.fileno], "fileno never became readable after submit"
-        assert isinstance(ctx.poll(), int)
-        pump(ctx, completions, 1)
-        assert op.get_value() == 4
+        fileno = ctx.fileno
+        for i in range(20):
+            op = backend.raw.Operation.write(b"poll", rwfd, i)
+            completions = Completions()
+            completions.attach(op)
+            assert ctx.submit(op) == 1
+            assert not completions.done(op), "the callback ran before anyone collected it"
+            readable, _, _ = select.select([fileno], [], [], 10)
+            assert readable == [fileno], "fileno never became readable after submit"
+            assert isinstance(ctx.poll(), int)
+            pump(ctx, completions, 1)
+            assert op.get_value() == 4
     finally:
         ctx.close()
 
