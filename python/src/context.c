@@ -241,6 +241,7 @@ static int ctx_open(pycaio_context *ctx, const char *backend, unsigned max_reque
 	ctx->sqpoll = sqpoll && caio_ctx_backend(caio) == CAIO_BACKEND_URING;
 	ctx->reap_after_flush = caio_ctx_backend(caio) == CAIO_BACKEND_URING ||
 				caio_ctx_backend(caio) == CAIO_BACKEND_LINUX;
+	ctx->refuse_streams = caio_ctx_backend(caio) == CAIO_BACKEND_LINUX;
 	snprintf(ctx->backend, sizeof(ctx->backend), "%s", caio_ctx_backend_name(caio));
 	return 0;
 }

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- argument parsing: every bad value is refused before any I/O ---- */
 
@@ -263,9 +265,41 @@ static void drop_bounce(pycaio_operation *op)
 	op->bounce = NULL;
 }
 
+/*
+ * Linux AIO runs a buffered read or write inside io_submit(): on a pipe,
+ * FIFO, socket or terminal that blocks the caller - the event loop - until
+ * data or room arrives, and forever if the other end waits for that loop.
+ * Such a descriptor gets ESPIPE, as pread(2) and the thread pools give.
+ */
+static int linux_aio_refuses(const pycaio_context *ctx, const pycaio_operation *op)
+{
+	struct stat st;
+
+	if (!ctx->refuse_streams || (op->kind != PYCAIO_READ && op->kind != PYCAIO_WRITE))
+		return 0;
+	if (fstat(op->fd, &st))
+		return 0;	/* the kernel reports EBADF itself */
+	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+		return 1;
+	return S_ISCHR(st.st_mode) && isatty(op->fd);
+}
+
+/* Complete with res through the normal path, as if the kernel said so. */
+static void complete_now(pycaio_context *ctx, pycaio_operation *op, int64_t res)
+{
+	uint64_t one = 1;
+
+	op->req = NULL;
+	on_complete(NULL, res, op);
+	if (write(ctx->efd, &one, sizeof(one)) < 0) {
+		/* saturated: readable anyway */
+	}
+}
+
 /* Returns 0, a negative errno from libcaio, or -1000 with a Python error set. */
 int pycaio_op_start(pycaio_context *ctx, pycaio_operation *op)
 {
+	int refused = linux_aio_refuses(ctx, op);
 	int r;
 
 	if (op->kind == PYCAIO_READ && prepare_read_buffer(op))
@@ -278,11 +312,13 @@ int pycaio_op_start(pycaio_context *ctx, pycaio_operation *op)
 	op->cancelled = 0;
 	op->bounced = 0;
 	op->ctx = ctx;
-	r = submit_piece(ctx, op);
+	r = refused ? 0 : submit_piece(ctx, op);
 	if (r < 0) {
 		op->ctx = NULL;
 		return r;
 	}
+	if (refused)
+		complete_now(ctx, op, -ESPIPE);
 	op->state = PYCAIO_FLIGHT;
 	Py_INCREF(op);
 	Py_INCREF(ctx);

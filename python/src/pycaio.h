@@ -61,6 +61,7 @@ typedef struct pycaio_context {
 	int closed;
 	int sqpoll;
 	int reap_after_flush;		/* the backend often completes inside the flush */
+	int refuse_streams;		/* Linux AIO: pipes and sockets would block io_submit */
 	unsigned max_requests;
 	pid_t pid;
 	pycaio_operation *inflight;	/* every operation we hold a reference for */
