@@ -2,6 +2,7 @@
 import asyncio
 import importlib
 import inspect
+import os
 import re
 import types
 
@@ -264,3 +265,27 @@ def test_explicit_loop_argument(backend, rwfd):
             assert await ctx.write(b"loop", rwfd, 0) == 4
             assert await ctx.read(4, rwfd, 0) == b"loop"
     run(main())
+
+
+def test_each_native_module_forces_its_libcaio_backend(backend):
+    # caio.linux_uring runs libcaio's "uring" backend, and so on: never a
+    # silent fallback to another one.
+    ctx = backend.raw.Context(max_requests=4)
+    try:
+        assert ctx.backend == backend.name
+    finally:
+        ctx.close()
+
+
+def test_no_private_event_loop_attributes():
+    # uvloop and other loops share only asyncio's public API: the package
+    # must not reach into a loop's private attributes (loop._ready, ...).
+    package = os.path.dirname(caio.__file__)
+    offenders = []
+    for name in sorted(os.listdir(package)):
+        if name.endswith(".py"):
+            with open(os.path.join(package, name)) as f:
+                for number, line in enumerate(f, 1):
+                    if re.search(r"\bloop\._[a-z]", line):
+                        offenders.append(f"{name}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
