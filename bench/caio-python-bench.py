@@ -54,6 +54,9 @@ def parse_args(argv):
     args.seconds = args.seconds or (0.25 if args.quick else 2.0)
     args.file_size = (args.file_size or (64 if args.quick else 1024)) * MiB
     args.module = args.module or ["caio"]
+    for spec in args.module:
+        if os.sep in spec and not os.path.isdir(os.path.join(spec, "caio")):
+            parser.error(f"--module {spec}: no caio package in that directory")
     return args
 
 
@@ -175,6 +178,8 @@ def print_header(args):
           f"{os.cpu_count()} CPUs, Python {platform.python_version()} ({sys.executable})")
     print(f"# page-cached file of {args.file_size // MiB} MiB, {args.seconds:g} s per cell, "
           f"asyncio loop, AsyncioContext(max_requests=512); latency = submit to result")
+    print(f"# load average before: {' '.join('%.2f' % x for x in os.getloadavg())} "
+          "(other work on the machine skews every number)")
 
 
 def print_rows(spec, backend, result):
@@ -207,6 +212,7 @@ def main(argv):
                 rows.append({"module": spec, "backend": backend, **result})
     finally:
         os.unlink(path)
+    print(f"# load average after: {' '.join('%.2f' % x for x in os.getloadavg())}")
     for spec, result in {(r["module"]): r for r in rows if "info" in r}.items():
         print(f"# {spec}: {result['info']['file']} version {result['info']['version']}")
     if len(args.module) == 1:
