@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -246,14 +247,56 @@ static void thread_exit(caio_ctx *ctx)
 	/* the core frees ctx->pool */
 }
 
+/*
+ * A read the page cache can satisfy costs less than a hand-off to a worker
+ * (two context switches and a handful of futex calls): try it here without
+ * blocking, as io_uring does before it punts to its workers.  Only a full
+ * read counts; anything else, and O_DIRECT (which would still wait for the
+ * device), goes to the pool.
+ */
+static bool thread_read_inline(caio_ctx *ctx, caio_req *req)
+{
+	struct iovec one, *iov = &one;
+	size_t want = 0;
+	int cnt = 1, flags;
+	ssize_t res;
+
+	if (req->op == CAIO_OP_READ) {
+		one.iov_base = req->u.rw.buf;
+		one.iov_len = req->u.rw.len > CAIO_MAX_RW_COUNT ?
+			      CAIO_MAX_RW_COUNT : req->u.rw.len;
+		want = one.iov_len;
+	} else if (req->op == CAIO_OP_READV) {
+		iov = (struct iovec *)req->u.vec.iov;
+		cnt = req->u.vec.cnt;
+		for (int i = 0; i < cnt; i++)
+			want += iov[i].iov_len;
+	}
+	if (!want || want > CAIO_MAX_RW_COUNT)
+		return false;
+	flags = fcntl(req->fd, F_GETFL);
+	if (flags < 0 || (flags & O_DIRECT))
+		return false;
+	res = preadv2(req->fd, iov, cnt, req->offset, RWF_NOWAIT);
+	if (res < 0 || (size_t)res != want)
+		return false;
+	caio__finish(ctx, req, res);
+	return true;
+}
+
 static int thread_submit(caio_ctx *ctx, caio_req **reqs, unsigned nr,
 			 unsigned wait_nr, const struct timespec *ts)
 {
-	if (nr) {
-		caio__pool_submit(ctx->pool, reqs, nr);
+	unsigned to_pool = 0;
+
+	for (unsigned i = 0; i < nr; i++)
+		if (!thread_read_inline(ctx, reqs[i]))
+			reqs[to_pool++] = reqs[i];
+	if (to_pool)
+		caio__pool_submit(ctx->pool, reqs, to_pool);
+	if (nr)
 		caio__count_submit(ctx, nr);
-	}
-	if (wait_nr) {
+	if (wait_nr && to_pool == nr) {
 		struct pollfd pfd = { .fd = ctx->efd, .events = POLLIN };
 
 		ppoll(&pfd, 1, ts, NULL);
