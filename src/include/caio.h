@@ -106,7 +106,10 @@ struct caio_params {
 	uint32_t size;
 	uint32_t flags;			/* CAIO_CTX_* */
 	uint32_t max_requests;		/* slots: queued + in flight + unreaped; 0 = 512 */
-	uint32_t batch;			/* auto-flush at this many queued; 0 = max_requests */
+	/* Auto-flush at this many queued; 0 = max_requests.  Large batches
+	 * save CPU; on a device that completes in bursts a small batch (even
+	 * 1) can keep it busier at medium queue depths. */
+	uint32_t batch;
 	uint32_t threads;		/* thread backend pool size; 0 = default (8) */
 	uint32_t sqpoll_idle_ms;	/* uring with CAIO_CTX_SQPOLL; 0 = kernel default */
 	/* NULL or "auto": CAIO_IMPL, then the default_implementation file,
