@@ -33,7 +33,7 @@ def assert_untouched(fd):
     assert os.pread(fd, 100, 0) == CONTENT, "the file was modified"
 
 
-def closed_fd(tmp_path):
+def unopened_fd():
     """A descriptor number that is not open and that nothing will open
     meanwhile (a just-closed number is reused by the next eventfd or pipe)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -57,8 +57,8 @@ def test_read_directory_is_isadirectoryerror(backend, dirfd):
     run(main())
 
 
-def test_read_closed_fd_is_ebadf(backend, tmp_path):
-    fd = closed_fd(tmp_path)
+def test_unopened_fd_is_ebadf(backend):
+    fd = unopened_fd()
 
     async def main():
         async with backend.aio.AsyncioContext() as ctx:
@@ -161,8 +161,8 @@ def test_read_from_write_only_fd_is_ebadf(backend, tmp_path):
         os.close(fd)
 
 
-def test_raw_errors_raise_from_get_value(backend, tmp_path, dirfd):
-    fd = closed_fd(tmp_path)
+def test_raw_errors_raise_from_get_value(backend, dirfd):
+    fd = unopened_fd()
     ctx = backend.raw.Context(max_requests=8)
     try:
         isdir = backend.raw.Operation.read(16, dirfd, 0)
