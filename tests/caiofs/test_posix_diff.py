@@ -47,12 +47,15 @@ OP_TIMEOUT = 20
 EXPLICIT_BEFORE = 1000000000
 EXPLICIT_AFTER = 4000000000
 
-Cred = namedtuple('Cred', 'name uid gid groups umask')
+# effective: only the effective ids change (pjdfstest's fstest does that), so
+# the real uid stays root; otherwise setuid/setgid change them all.
+Cred = namedtuple('Cred', 'name uid gid groups umask effective', defaults=(False,))
 ROOT = Cred('root', 0, 0, (), 0o022)
 U1 = Cred('u1', 1000, 1000, (1000, 2000), 0o022)	# also in group G1
 U2 = Cred('u2', 2001, 2001, (), 0o022)
 NOBODY = Cred('nobody', 65534, 65534, (), 0o022)
 MANY = Cred('many', 3001, 3001, tuple(range(5000, 5100)), 0o022)	# 100 groups
+EUSER = Cred('euid65534', 65534, 65533, (65533, 2000), 0o022, True)
 G1 = 2000	# U1's supplementary group
 G3 = 3000	# nobody's group
 ANY = object()	# a table answer meaning "whatever the raw fs says"
@@ -395,9 +398,17 @@ OPS = {
 }
 
 
-def child_op(dirfd, name, args):
-	"""In the forked child, already switched to the op's ids."""
+def child_op(dirfd, cred, name, args):
+	"""In the forked child: switch to the op's ids, run it."""
 	os.fchdir(dirfd)
+	os.setgroups(list(cred.groups))
+	if cred.effective:
+		os.setegid(cred.gid)
+		os.seteuid(cred.uid)
+	else:
+		os.setgid(cred.gid)
+		os.setuid(cred.uid)
+	os.umask(cred.umask)
 	try:
 		res = OPS[name](*args)
 	except OSError as e:
@@ -490,9 +501,9 @@ class Side:
 			before = times_by_inode(top)
 			for i, (cred, answer, name, *args) in enumerate(sc.ops):
 				self.arm_backing(sc.name)
-				res = as_user(cred.uid, cred.gid, child_op, dirfd, name,
-					      tuple(args), groups=cred.groups,
-					      umask=cred.umask, timeout=OP_TIMEOUT)
+				# as_user as root: child_op switches ids itself
+				res = as_user(0, 0, child_op, dirfd, cred, name, tuple(args),
+					      timeout=OP_TIMEOUT)
 				what = 'op %d: %s %s%r' % (i, cred.name, name, tuple(args))
 				record.append((what, 'result', res, answer))
 				after = {}
@@ -1111,6 +1122,18 @@ SCENARIOS = [
 	  [F('crowd/%02d' % i) for i in range(80)], [
 		(ROOT, (0, '40700', []), 'removed_dir', 'd', 'crowd'),
 		(ROOT, (0, 5), 'opath_unlinked', 'f', 'crowd')]),
+	# pjdfstest switches only the effective ids: the real uid stays root
+	S('effective_ids_only', [D('d', 0o777), F('r600', 0o600), F('mine', 0o644, EUSER)], [
+		(EUSER, 0, 'open', 'd/new', CREAT | WO, 0o640),
+		(EUSER, 0, 'mkdir', 'd/dir', 0o755),
+		(EUSER, 'EACCES', 'open', 'r600', RO),
+		(EUSER, 0, 'access', 'r600', os.R_OK),
+		(EUSER, 'EACCES', 'access', 'r600', os.R_OK, AT_EACCESS),
+		(EUSER, 'EPERM', 'chown', 'mine', 0, -1),
+		(EUSER, 0, 'chown', 'mine', -1, G1),
+		(EUSER, 0, 'chmod', 'mine', 0o2755),
+		(EUSER, 0, 'utimensat', 'mine', T1, T2),
+		(EUSER, 0, 'setxattr', 'mine', 'user.e', b'1')]),
 	S('stat_through_links', [D('d', 0o755, U1, G1), L('l', 'd')], [
 		(U1, '40755 1000:2000', 'stat', 'l'),
 		(NOBODY, '40755 1000:2000', 'stat', 'l/.')]),
