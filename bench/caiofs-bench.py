@@ -103,11 +103,27 @@ class Filesystem:
 
 # --- workloads -----------------------------------------------------------------
 
-def fio(args, cwd):
-	"""Run one fio job; returns the parsed JSON (group_reporting)."""
+def run_group(cmd):
+	"""subprocess.run in its own process group, all of which is killed if we
+	are interrupted (fio forks job processes that would outlive it)."""
+	proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+				text=True, start_new_session=True)
+	try:
+		out, err = proc.communicate()
+	except BaseException:
+		os.killpg(proc.pid, signal.SIGKILL)
+		proc.wait()
+		raise
+	return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def fio(args, cwd, invalidate=False):
+	"""Run one fio job; returns the parsed JSON (group_reporting).  fio drops
+	the file's page cache before each job unless told not to: only the cold
+	read wants that."""
 	cmd = ['fio', '--output-format=json', '--group_reporting', '--name=bench',
-	       '--directory=' + cwd] + args
-	res = subprocess.run(cmd, capture_output=True, text=True)
+	       '--invalidate=%d' % invalidate, '--directory=' + cwd] + args
+	res = run_group(cmd)
 	if res.returncode != 0:
 		lines = [l for l in res.stderr.splitlines() if 'err' in l or l.startswith('fio:')]
 		raise RuntimeError('fio: %s' % (lines[0].strip() if lines else 'exit %d' % res.returncode))
@@ -148,7 +164,8 @@ class Workloads:
 	def seq_read_cold(self, d):
 		drop_caches()
 		return fio_mib_s(fio(['--filename=seq.dat', '--rw=read', '--bs=1M',
-				      '--size=%d' % self.opts.seq_size, '--ioengine=psync'], d), 'read')
+				      '--size=%d' % self.opts.seq_size, '--ioengine=psync'], d,
+				     invalidate=True), 'read')
 
 	def random_job(self, d, rw, extra):
 		"""Random 4 KiB I/O over a file laid out and read once beforehand,
@@ -178,8 +195,7 @@ class Workloads:
 
 	def files(self, d, count):
 		"""create + stat + unlink of count files in a helper process: seconds."""
-		res = subprocess.run([sys.executable, self.helper, 'files', d, str(count)],
-				     capture_output=True, text=True)
+		res = run_group([sys.executable, self.helper, 'files', d, str(count)])
 		if res.returncode != 0:
 			raise RuntimeError(res.stderr.strip() or 'files helper failed')
 		out = json.loads(res.stdout)
@@ -200,8 +216,7 @@ class Workloads:
 		start = time.monotonic()
 		for cmd in (['tar', '-xf', self.tarball, '-C', tree], ['du', '-s', tree],
 			    ['find', tree], ['rm', '-rf', tree]):
-			res = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-					     text=True)
+			res = run_group(cmd)
 			if res.returncode != 0:
 				match = re.search(r'(Too many open files|No space|Input/output error|'
 						  r'Transport endpoint)', res.stderr)
@@ -292,7 +307,7 @@ def run_one(fs, workloads, table, logdir):
 	if not fs.mount(logdir):
 		log('   %s' % fs.error)
 		for name, *_ in WORKLOADS:
-			table[fs.name][name] = 'FAIL(mount)'
+			table[fs.name].setdefault(name, []).append('FAIL(mount)')
 		return
 	work = os.path.join(fs.mnt, 'bench-' + fs.name)
 	try:
@@ -302,12 +317,21 @@ def run_one(fs, workloads, table, logdir):
 				value = getattr(workloads, method)(work)
 			except Exception as e:	# one failing workload must not stop the run
 				value = 'FAIL(%s)' % str(e).splitlines()[0][:60]
-			table[fs.name][name] = value
+			table[fs.name].setdefault(name, []).append(value)
 			log('   %-32s %s' % (name, fmt(value)))
 	finally:
 		fs.unmount()
 		shutil.rmtree(os.path.join(fs.src, 'bench-' + fs.name), ignore_errors=True)
-	table[fs.name]['daemon CPU s'] = fs.cpu
+	table[fs.name].setdefault('daemon CPU s', []).append(fs.cpu)
+
+
+def mean(values):
+	"""The mean of a workload's rounds; a failure in any round is the result."""
+	failures = [v for v in values if isinstance(v, str)]
+	if failures:
+		return failures[0]
+	numbers = [v for v in values if v is not None]
+	return sum(numbers) / len(numbers) if numbers else None
 
 
 def fmt(value):
@@ -365,6 +389,9 @@ def main():
 	p.add_argument('--rand-size', type=parse_size, help='random I/O file size (1G; quick 256M)')
 	p.add_argument('--runtime', type=int, help='seconds per random workload (10; quick 3)')
 	p.add_argument('--files', type=int, default=20000, help='files in the metadata workload')
+	p.add_argument('--rounds', type=int, default=2,
+		       help='run everything this many times (alternating the order) and '
+		       'report the mean (default 2; quick 1)')
 	p.add_argument('--backends', default='uring,linux,thread,sync')
 	p.add_argument('--only', help='comma-separated filesystems to run (raw always runs)')
 	p.add_argument('--caiofs', default='caiofs', help='the caiofs binary')
@@ -376,6 +403,8 @@ def main():
 	opts.seq_size = opts.seq_size or (256 * MiB if opts.quick else 1 << 30)
 	opts.rand_size = opts.rand_size or (256 * MiB if opts.quick else 1 << 30)
 	opts.runtime = opts.runtime or (3 if opts.quick else 10)
+	if opts.quick and '--rounds' not in ' '.join(sys.argv):
+		opts.rounds = 1
 	if opts.million:
 		WORKLOADS.append(('files 1,000,000', 'files_million', 's', 'time'))
 	if os.geteuid() != 0:
@@ -391,16 +420,21 @@ def main():
 		pll = build_passthrough_ll(scratch)
 		workloads = Workloads(opts, tarball, os.path.abspath(__file__))
 		fss = filesystems(opts, scratch, pll)
-		table = {fs.name: {} for fs in fss}
-		for fs in fss:
-			run_one(fs, workloads, table, scratch)
-		print('caiofs-bench: %s, seq %d MiB, random %d MiB x %ds, %d files, kernel %s' % (
-			'quick' if opts.quick else 'full', opts.seq_size // MiB, opts.rand_size // MiB,
-			opts.runtime, opts.files, os.uname().release))
+		rounds = {fs.name: {} for fs in fss}
+		for r in range(opts.rounds):
+			log('== round %d of %d' % (r + 1, opts.rounds))
+			for fs in (fss if r % 2 == 0 else fss[::-1]):
+				run_one(fs, workloads, rounds, scratch)
+		table = {fs: {k: mean(v) for k, v in w.items()} for fs, w in rounds.items()}
+		print('command: %s' % ' '.join(sys.argv))
+		print('caiofs-bench: %s, seq %d MiB, random %d MiB x %ds, %d files, mean of %d round(s), '
+		      'kernel %s, %d CPUs' % ('quick' if opts.quick else 'full', opts.seq_size // MiB,
+					      opts.rand_size // MiB, opts.runtime, opts.files,
+					      opts.rounds, os.uname().release, os.cpu_count()))
 		print_table([fs.name for fs in fss], table)
 		if opts.json:
 			with open(opts.json, 'w') as f:
-				json.dump(table, f, indent=1)
+				json.dump({'mean': table, 'rounds': rounds}, f, indent=1)
 	finally:
 		for fs in fss:
 			fs.unmount()

@@ -266,3 +266,42 @@ def as_user(uid, gid, fn, *args, groups=(), umask=0o022, timeout=60):
 	if not ok:
 		raise value
 	return value
+
+
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+		      ctypes.c_int, ctypes.c_int64]
+libc.mmap.restype = ctypes.c_void_p
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+
+
+def resident_pages(path):
+	"""How many pages of path's page cache are resident (mincore(2))."""
+	import mmap
+	fd = os.open(path, os.O_RDONLY)
+	try:
+		size = os.fstat(fd).st_size
+		if size == 0:
+			return 0
+		addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+		if addr in (None, ctypes.c_void_p(-1).value):
+			_check(-1, 'mmap')
+		try:
+			pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+			vec = ctypes.create_string_buffer(pages)
+			_check(libc.mincore(addr, size, vec), 'mincore')
+			return sum(b & 1 for b in vec.raw)
+		finally:
+			libc.munmap(addr, size)
+	finally:
+		os.close(fd)
+
+
+def evict(path):
+	"""Write back and drop path's cached pages."""
+	fd = os.open(path, os.O_RDONLY)
+	try:
+		os.fsync(fd)
+		os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+	finally:
+		os.close(fd)

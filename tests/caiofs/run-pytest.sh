@@ -27,6 +27,8 @@ trap cleanup EXIT
 trap 'exit 99' HUP INT TERM
 
 export CAIOFS_TEST_TMPDIR="$scratch" PYTHONDONTWRITEBYTECODE=1
+# Each test has its own limit; this one catches a hang outside any test.
+timeout --kill-after=30 "${CAIOFS_SUITE_TIMEOUT:-1800}" \
 "$PYTHON" -m pytest -p no:cacheprovider -p no:asyncio -c "$srcdir/tests/caiofs/pytest.ini" \
 	--rootdir="$srcdir/tests/caiofs" --timeout="${CAIOFS_TEST_TIMEOUT:-120}" \
 	--junitxml="$scratch/junit.xml" -ra ${CAIOFS_PYTEST_ARGS} "$srcdir/tests/caiofs"
@@ -42,6 +44,7 @@ PY
 	;;
 1)	;;			# some test failed
 5)	echo "FAIL: pytest collected no tests"; rc=99 ;;
+124|137) echo "ERROR: the suite overran ${CAIOFS_SUITE_TIMEOUT:-1800} s"; rc=99 ;;
 *)	echo "ERROR: pytest exited with $rc"; rc=99 ;;
 esac
 exit $rc

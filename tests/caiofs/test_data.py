@@ -299,3 +299,27 @@ def test_big_sequential_roundtrip(mnt):
 	with open('/proc/sys/vm/drop_caches', 'w') as f:
 		f.write('1')
 	assert hashlib.sha256(read_file(mnt.path('f'))).digest() == hashlib.sha256(data).digest()
+
+
+def test_o_direct_bypasses_the_source_page_cache(mnt):
+	"""O_DIRECT through the mount stays O_DIRECT on the backing file: neither
+	reads nor writes leave the source's pages in its page cache."""
+	from cfsutil import evict, resident_pages
+	with open(mnt.spath('f'), 'wb') as f:
+		f.write(os.urandom(4 * MiB))
+	evict(mnt.spath('f'))
+	assert resident_pages(mnt.spath('f')) == 0
+	buf = aligned(MiB)
+	fd = os.open(mnt.path('f'), os.O_RDWR | os.O_DIRECT)
+	try:
+		for off in range(0, 4 * MiB, MiB):
+			assert os.preadv(fd, [buf], off) == MiB
+		assert resident_pages(mnt.spath('f')) == 0, 'O_DIRECT reads went through the page cache'
+		buf[:] = b'w' * MiB
+		for off in range(0, 4 * MiB, MiB):
+			assert os.pwritev(fd, [buf], off) == MiB
+		assert resident_pages(mnt.spath('f')) == 0, 'O_DIRECT writes went through the page cache'
+	finally:
+		os.close(fd)
+		buf.close()
+	assert read_file(mnt.spath('f')) == b'w' * (4 * MiB)
