@@ -349,6 +349,40 @@ def op_opath_unlinked(path, crowd):
 		os.close(fd)
 
 
+def op_reuse_after_unlink(kind, crowd, count=40):
+	"""Hold an O_PATH descriptor on a file or directory, remove it, then
+	create entries (with content) that may get its inode number; the old
+	descriptor must still describe the removed object, every new entry must
+	work and no live entry may share its inode number."""
+	victim = 'victim-' + kind
+	if kind == 'dir':
+		os.mkdir(victim)
+	else:
+		with open(victim, 'wb') as f:
+			f.write(b'old data')
+	fd = os.open(victim, os.O_PATH)
+	try:
+		ino = os.fstat(fd).st_ino
+		os.rmdir(victim) if kind == 'dir' else os.unlink(victim)
+		crowd_stat(crowd)
+		shared = []
+		for i in range(count):
+			name = '%s%02d' % (kind, i)
+			if kind == 'dir':
+				os.mkdir(name)
+				name_inside = os.path.join(name, 'inside')
+			else:
+				name_inside = name
+			os.close(os.open(name_inside, os.O_CREAT | os.O_WRONLY, 0o644))
+			if os.stat(name).st_ino == ino:
+				shared.append(name)
+		st = os.fstat(fd)
+		return ('names sharing the removed inode: %r' % shared, st.st_nlink,
+			stat.S_IFMT(st.st_mode) == (stat.S_IFDIR if kind == 'dir' else stat.S_IFREG))
+	finally:
+		os.close(fd)
+
+
 def op_getxattr(path, key):
 	return os.getxattr(path, key, follow_symlinks=False)
 
@@ -388,6 +422,7 @@ OPS = {
 	'fsync_dir': op_fsync_dir,
 	'removed_dir': op_removed_dir,
 	'opath_unlinked': op_opath_unlinked,
+	'reuse_after_unlink': op_reuse_after_unlink,
 	'posix_fallocate': lambda p, o, n, fl=os.O_WRONLY: _fd_op(p, fl, os.posix_fallocate, o, n),
 	'mmap_write': op_mmap_write,
 	'setxattr': os.setxattr,
@@ -1134,6 +1169,13 @@ SCENARIOS = [
 		(EUSER, 0, 'chmod', 'mine', 0o2755),
 		(EUSER, 0, 'utimensat', 'mine', T1, T2),
 		(EUSER, 0, 'setxattr', 'mine', 'user.e', b'1')]),
+	# A removed inode the kernel still references must not be taken for a
+	# new file that the backing fs gave the same inode number.
+	S('inode_number_reuse', [D('crowd')] + [F('crowd/%02d' % i) for i in range(80)], [
+		(ROOT, ('names sharing the removed inode: []', 0, True),
+		 'reuse_after_unlink', 'file', 'crowd'),
+		(ROOT, ('names sharing the removed inode: []', 0, True),
+		 'reuse_after_unlink', 'dir', 'crowd')]),
 	S('stat_through_links', [D('d', 0o755, U1, G1), L('l', 'd')], [
 		(U1, '40755 1000:2000', 'stat', 'l'),
 		(NOBODY, '40755 1000:2000', 'stat', 'l/.')]),
