@@ -14,5 +14,6 @@ EXTRA_DIST += \
 	tests/python/test_pipes.py \
 	tests/python/test_quickstart.py \
 	tests/python/test_raw.py \
+	tests/python/test_refcounts.py \
 	tests/python/test_selection.py
 EXTRA_DIST += examples/quickstart.py bench/caio-python-bench.py

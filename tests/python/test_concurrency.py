@@ -22,7 +22,7 @@ def record(salt, i):
     return (struct.pack("<II", salt, i) * (RECORD // 8))
 
 
-@pytest.mark.parametrize("max_requests", [None, 16, 1024])
+@pytest.mark.parametrize("max_requests", [None, 16, 1024, 4096])
 def test_thousands_of_operations_at_once(backend, rwfd, max_requests):
     count = 2048
     salt = int.from_bytes(os.urandom(4), "little")
