@@ -120,3 +120,21 @@ def test_misaligned_offset_is_einval_or_correct(backend, directfd):
                 assert exc.errno == errno.EINVAL, repr(exc)
             assert await ctx.read(2 * BLOCK, directfd, 0) == data
     run(main())
+
+
+def test_short_read_of_partial_last_block(backend, direct_path):
+    # A file whose size is not a block multiple: an O_DIRECT read of whole
+    # blocks returns just the bytes that exist.
+    data = pattern(2 * BLOCK, seed=13)[:5000]
+    with open(direct_path, "wb") as f:
+        f.write(data)
+    fd = os.open(direct_path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        async def main():
+            async with backend.aio.AsyncioContext() as ctx:
+                assert await ctx.read(2 * BLOCK, fd, 0) == data
+                assert await ctx.read(BLOCK, fd, BLOCK) == data[BLOCK:]
+                assert await ctx.read(BLOCK, fd, 2 * BLOCK) == b""
+        run(main())
+    finally:
+        os.close(fd)
