@@ -65,20 +65,22 @@ struct cfs_inode {
 	uint64_t nlookup;			/* kernel references */
 	int fd;					/* cached O_PATH descriptor or -1 */
 	uint32_t mode;				/* S_IFMT bits */
-	uint16_t opened;			/* open files: keep fd while > 0 */
+	uint16_t opened;			/* open files (the list below) */
 	uint8_t pinned;				/* never close fd (root, no handle) */
 	uint8_t forgotten;			/* out of the table, free when unused */
 	int32_t handle_type;
 	uint8_t handle_bytes;			/* 0: no handle (pinned) */
+	struct cfs_file *files;			/* open files, for when the handle is stale */
 	unsigned char handle[];
 };
 
 /* An open file (fi->fh). */
 struct cfs_file {
-	int fd;
+	int fd;					/* first, like struct cfs_dir's */
 	int buffered_fd;			/* O_DIRECT files: the same without O_DIRECT, or -1 */
 	int flags;				/* open flags given to the backing open */
 	struct cfs_inode *inode;
+	struct cfs_file *next_open;		/* the inode's list */
 };
 
 struct cfs_loop;
@@ -142,7 +144,8 @@ int cfs_inode_lookup(struct cfs_inode *parent, const char *name,
 int cfs_inode_from_fd(int fd, struct fuse_entry_param *e);
 void cfs_inode_forget(struct cfs_inode *in, uint64_t nlookup);
 int cfs_inode_open(struct cfs_inode *in, int flags);
-void cfs_inode_opened(struct cfs_inode *in, int delta);
+void cfs_inode_file_add(struct cfs_inode *in, struct cfs_file *f);
+void cfs_inode_file_remove(struct cfs_inode *in, struct cfs_file *f);
 void cfs_inode_shrink(void);
 void cfs_inode_counts(uint64_t *inodes, uint64_t *bytes, uint64_t *cached_fds,
 		      uint64_t *fd_cache_size);

@@ -131,10 +131,10 @@ static void lru_push(struct cfs_inode *in)
 	tab.lru_count++;
 }
 
-/* Only unpinned, unopened inodes with a descriptor live on the LRU list. */
+/* Only unpinned inodes with a descriptor live on the LRU list. */
 static bool lru_eligible(const struct cfs_inode *in)
 {
-	return in->fd >= 0 && !in->pinned && !in->opened && !in->forgotten;
+	return in->fd >= 0 && !in->pinned && !in->forgotten;
 }
 
 static void lru_touch(struct cfs_inode *in)
@@ -252,6 +252,24 @@ struct cfs_inode *cfs_inode(fuse_ino_t ino)
 	return (struct cfs_inode *)(uintptr_t)ino;
 }
 
+/* An O_PATH descriptor through an open file of the inode (under the lock,
+ * so the file cannot be closed and its number reused meanwhile). */
+static int reopen_through_file(struct cfs_inode *in)
+{
+	char proc[64];
+	int fd = -ENOENT;
+
+	pthread_mutex_lock(&tab.lock);
+	if (in->files) {
+		cfs_proc_path(in->files->fd, proc, sizeof(proc));
+		fd = open(proc, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+	}
+	pthread_mutex_unlock(&tab.lock);
+	return fd;
+}
+
 /* A descriptor for *at() calls on the inode (O_PATH, or the pinned one);
  * the caller gives it back with cfs_inode_put_fd(). */
 int cfs_inode_fd(struct cfs_inode *in)
@@ -272,6 +290,8 @@ int cfs_inode_fd(struct cfs_inode *in)
 	if (!in->handle_bytes)
 		return -ESTALE;		/* pinned inodes always have fd */
 	fd = open_by_handle(in, O_PATH | O_NOFOLLOW);
+	if (fd == -ENOENT)
+		fd = reopen_through_file(in);
 	if (fd < 0)
 		return fd;
 	pthread_mutex_lock(&tab.lock);
@@ -507,17 +527,33 @@ void cfs_inode_forget(struct cfs_inode *in, uint64_t nlookup)
 		close(fd);
 }
 
-/* Open files keep the inode's descriptor: a file unlinked while open can
- * no longer be found by its handle, and getattr/setattr still need it. */
-void cfs_inode_opened(struct cfs_inode *in, int delta)
+/*
+ * Open files are listed on their inode, and keep no extra descriptor: an
+ * application may open as many files as our limit allows.  They matter
+ * when the handle no longer opens (the file was unlinked while open):
+ * then the inode's descriptor is reopened through one of them.
+ */
+void cfs_inode_file_add(struct cfs_inode *in, struct cfs_file *f)
 {
-	int fd = -1, held = delta > 0 ? cfs_inode_fd(in) : -1;
+	pthread_mutex_lock(&tab.lock);
+	f->next_open = in->files;
+	in->files = f;
+	in->opened++;
+	pthread_mutex_unlock(&tab.lock);
+}
+
+/* Before f->fd is closed: nobody may reopen through it afterwards. */
+void cfs_inode_file_remove(struct cfs_inode *in, struct cfs_file *f)
+{
+	struct cfs_file **pp;
+	int fd = -1;
 
 	pthread_mutex_lock(&tab.lock);
-	in->opened += delta;
-	if (held >= 0)
-		in->users--;	/* the open count keeps it from here on */
-	lru_touch(in);
+	for (pp = &in->files; *pp && *pp != f; pp = &(*pp)->next_open)
+		;
+	if (*pp)
+		*pp = f->next_open;
+	in->opened--;
 	maybe_free_locked(in, &fd);
 	pthread_mutex_unlock(&tab.lock);
 	if (fd >= 0)

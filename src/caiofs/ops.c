@@ -611,16 +611,16 @@ static struct cfs_file *file_new(struct cfs_inode *in, int fd, int flags)
 	f->buffered_fd = -1;
 	f->flags = flags;
 	f->inode = in;
-	cfs_inode_opened(in, 1);
+	cfs_inode_file_add(in, f);
 	return f;
 }
 
 static void file_free(struct cfs_file *f)
 {
+	cfs_inode_file_remove(f->inode, f);
 	close(f->fd);
 	if (f->buffered_fd >= 0)
 		close(f->buffered_fd);
-	cfs_inode_opened(f->inode, -1);
 	free(f);
 }
 
