@@ -147,6 +147,7 @@ int cfs_inode_open(struct cfs_inode *in, int flags);
 void cfs_inode_file_add(struct cfs_inode *in, struct cfs_file *f);
 void cfs_inode_file_remove(struct cfs_inode *in, struct cfs_file *f);
 void cfs_inode_shrink(void);
+bool cfs_retry_emfile(int err, int *tries);
 void cfs_inode_counts(uint64_t *inodes, uint64_t *bytes, uint64_t *cached_fds,
 		      uint64_t *fd_cache_size);
 int cfs_proc_path(int fd, char *buf, size_t len);

@@ -218,7 +218,7 @@ int cfs_proc_path(int fd, char *buf, size_t len)
 
 /* Retry an open that failed with EMFILE/ENFILE after shrinking the cache:
  * our own descriptors must never be the reason a user sees EMFILE. */
-static bool retry_emfile(int err, int *tries)
+bool cfs_retry_emfile(int err, int *tries)
 {
 	if ((err != EMFILE && err != ENFILE) || (*tries)++ >= 2)
 		return false;
@@ -239,7 +239,7 @@ static int open_by_handle(const struct cfs_inode *in, int flags)
 	pthread_mutex_unlock(&tab.lock);
 	do
 		fd = open_by_handle_at(mfd, &hb.fh, flags | O_CLOEXEC);
-	while (fd < 0 && retry_emfile(errno, &tries));
+	while (fd < 0 && cfs_retry_emfile(errno, &tries));
 	if (fd < 0)
 		return errno == ESTALE ? -ENOENT : -errno;
 	return fd;
@@ -481,7 +481,7 @@ int cfs_inode_lookup(struct cfs_inode *parent, const char *name,
 		return pfd;
 	do
 		fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	while (fd < 0 && retry_emfile(errno, &tries));
+	while (fd < 0 && cfs_retry_emfile(errno, &tries));
 	res = fd < 0 ? -errno : 0;
 	cfs_inode_put_fd(parent);
 	if (res)
@@ -579,7 +579,7 @@ int cfs_inode_open(struct cfs_inode *in, int flags)
 			cfs_proc_path(pfd, proc, sizeof(proc));
 			fd = open(proc, flags | O_CLOEXEC);
 		}
-	} while (fd < 0 && retry_emfile(errno, &tries));
+	} while (fd < 0 && cfs_retry_emfile(errno, &tries));
 	if (fd < 0)
 		fd = -errno;
 	cfs_inode_put_fd(in);

@@ -654,14 +654,16 @@ static int create_at(fuse_req_t req, struct cfs_inode *p, const char *name,
 		     mode_t mode, int flags)
 {
 	struct cfs_creds c;
-	int pfd, fd;
+	int pfd, fd, tries = 0;
 
 	pfd = cfs_inode_fd(p);
 	if (pfd < 0)
 		return pfd;
 	fd = creds_enter(req, &c);
 	if (!fd) {
-		fd = openat(pfd, name, flags | O_CREAT | O_CLOEXEC, mode);
+		do
+			fd = openat(pfd, name, flags | O_CREAT | O_CLOEXEC, mode);
+		while (fd < 0 && cfs_retry_emfile(errno, &tries));
 		if (fd < 0)
 			fd = -errno;
 	}
