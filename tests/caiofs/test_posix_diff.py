@@ -337,6 +337,27 @@ def op_removed_dir(path, crowd):
 		os.close(fd)
 
 
+def op_open_unlinked_crowd(path, crowd):
+	"""An open file is unlinked; after a crowd of lookups every f*() call
+	on it still works."""
+	fd = os.open(path, os.O_RDWR)
+	try:
+		os.unlink(path)
+		crowd_stat(crowd)
+		os.fchown(fd, -1, G1)
+		os.fchmod(fd, 0o640)
+		os.utime(fd, ns=(1000, 2000))
+		os.pwrite(fd, b'late', 1)
+		os.fsync(fd)
+		os.ftruncate(fd, 4)
+		os.setxattr(fd, 'user.u', b'v')
+		st = os.fstat(fd)
+		return (st.st_nlink, '%o' % st.st_mode, st.st_gid, st.st_atime_ns, st.st_size,
+			os.pread(fd, 10, 0), os.getxattr(fd, 'user.u'))
+	finally:
+		os.close(fd)
+
+
 def op_opath_unlinked(path, crowd):
 	"""fstat on an O_PATH descriptor of a file unlinked since."""
 	fd = os.open(path, os.O_PATH)
@@ -422,6 +443,7 @@ OPS = {
 	'fsync_dir': op_fsync_dir,
 	'removed_dir': op_removed_dir,
 	'opath_unlinked': op_opath_unlinked,
+	'open_unlinked_crowd': op_open_unlinked_crowd,
 	'reuse_after_unlink': op_reuse_after_unlink,
 	'posix_fallocate': lambda p, o, n, fl=os.O_WRONLY: _fd_op(p, fl, os.posix_fallocate, o, n),
 	'mmap_write': op_mmap_write,
@@ -1153,10 +1175,12 @@ SCENARIOS = [
 		(U1, 'ESPIPE', 'posix_fallocate', 'p', 0, 10, RW)]),
 	# The daemon keeps a bounded cache of descriptors: looking up a crowd of
 	# other inodes in between must not change what a process sees.
-	S('removed_but_still_used', [D('d', 0o755), F('f', 0o644, data=b'12345'), D('crowd')] +
+	S('removed_but_still_used', [D('d', 0o755), F('f', 0o644, data=b'12345'),
+				     F('g', 0o644, data=b'12345'), D('crowd')] +
 	  [F('crowd/%02d' % i) for i in range(80)], [
 		(ROOT, (0, '40700', []), 'removed_dir', 'd', 'crowd'),
-		(ROOT, (0, 5), 'opath_unlinked', 'f', 'crowd')]),
+		(ROOT, (0, 5), 'opath_unlinked', 'f', 'crowd'),
+		(ROOT, (0, '100640', G1, 1000, 4, b'1lat', b'v'), 'open_unlinked_crowd', 'g', 'crowd')]),
 	# pjdfstest switches only the effective ids: the real uid stays root
 	S('effective_ids_only', [D('d', 0o777), F('r600', 0o600), F('mine', 0o644, EUSER)], [
 		(EUSER, 0, 'open', 'd/new', CREAT | WO, 0o640),
