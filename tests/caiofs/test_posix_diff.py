@@ -56,6 +56,7 @@ U2 = Cred('u2', 2001, 2001, (), 0o022)
 NOBODY = Cred('nobody', 65534, 65534, (), 0o022)
 MANY = Cred('many', 3001, 3001, tuple(range(5000, 5100)), 0o022)	# 100 groups
 EUSER = Cred('euid65534', 65534, 65533, (65533, 2000), 0o022, True)
+ROOTG = Cred('root-gid1000', 0, 1000, (1000,), 0o027)
 G1 = 2000	# U1's supplementary group
 G3 = 3000	# nobody's group
 ANY = object()	# a table answer meaning "whatever the raw fs says"
@@ -750,6 +751,12 @@ SCENARIOS = [
 		(MANY, b'data', 'read', 'g/f'),
 		(MANY, 0, 'chown', 'g/new', -1, 5077),
 		(MANY, 'EPERM', 'chown', 'g/new', -1, 4999)]),
+	S('root_with_other_gid', [D('sg', 0o2777, U2)], [
+		(ROOTG, 0, 'open', 'f', CREAT | WO, 0o666),
+		(ROOTG, 0, 'mkdir', 'd', 0o777),
+		(ROOTG, 0, 'symlink', 'f', 'l'),
+		(ROOTG, 0, 'mkfifo', 'p', 0o666),
+		(ROOTG, 0, 'open', 'sg/f', CREAT | WO, 0o2777)]),
 	S('mkfifo_modes', [D('ro', 0o755)], [
 		(U1, 0, 'mkfifo', 'p', 0o666),
 		(um(U1, 0o077), 0, 'mkfifo', 'q', 0o4777),
