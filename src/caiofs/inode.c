@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /*
@@ -186,6 +187,17 @@ static void maybe_free_locked(struct cfs_inode *in, int *fdp)
 		inode_free_locked(in, fdp);
 }
 
+#define CFS_FUSE_SUPER_MAGIC	0x65735546
+
+/* A FUSE filesystem without export support gives handles that stop
+ * working once its kernel inode is evicted: pin its inodes instead. */
+static bool handles_go_stale(int fd)
+{
+	struct statfs sfs;
+
+	return fstatfs(fd, &sfs) == 0 && sfs.f_type == CFS_FUSE_SUPER_MAGIC;
+}
+
 /*
  * The index of st_dev in the device table.  open_by_handle_at() wants a
  * real (not O_PATH) descriptor on the filesystem: the first inode met on a
@@ -202,7 +214,7 @@ static int dev_index_locked(dev_t dev, int fd, mode_t mode)
 			return i;
 	if (tab.ndevs == CFS_MAX_DEVS)
 		return -EMFILE;
-	if (S_ISDIR(mode))
+	if (S_ISDIR(mode) && !handles_go_stale(fd))
 		mfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	tab.devs[tab.ndevs].dev = dev;
 	tab.devs[tab.ndevs].mount_fd = mfd;
@@ -387,8 +399,9 @@ static int path_fd_of(int fd, bool is_path)
 
 	if (is_path)
 		return fd;
+	/* No O_NOFOLLOW: that would open the /proc link, not the file. */
 	cfs_proc_path(fd, proc, sizeof(proc));
-	fd = open(proc, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(proc, O_PATH | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -633,8 +646,11 @@ int cfs_inode_init(int source_fd, unsigned fd_cache_size)
 	if (res < 0)
 		return res;
 	cfs.root->dev = res;
-	res = handle_of(source_fd, &hb);
-	if (res == 0) {
+	res = tab.devs[cfs.root->dev].mount_fd < 0 ? -ESTALE : handle_of(source_fd, &hb);
+	if (res == -ESTALE)
+		snprintf(cfs.handles_reason, sizeof(cfs.handles_reason),
+			 "a FUSE source: its handles go stale");
+	else if (res == 0) {
 		fd = open_by_handle_at(tab.devs[cfs.root->dev].mount_fd, &hb.fh,
 				       O_PATH | O_CLOEXEC);
 		if (fd >= 0)
@@ -643,7 +659,7 @@ int cfs_inode_init(int source_fd, unsigned fd_cache_size)
 			res = -errno;
 	}
 	cfs.handles = res == 0;
-	if (res)
+	if (res && res != -ESTALE)
 		snprintf(cfs.handles_reason, sizeof(cfs.handles_reason),
 			 "%s", caio_strerror(res));
 	cfs.root->fd = source_fd;
