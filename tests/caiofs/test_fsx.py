@@ -29,12 +29,20 @@ class Fsx:
 		self.log = []
 		self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
 		self.dfd = os.open(path, os.O_RDWR | os.O_DIRECT)
+		self.afd = os.open(path, os.O_WRONLY | os.O_APPEND)
 		self.dbuf = mmap.mmap(-1, 256 * 1024)
+		# a file on the test's own filesystem for sendfile in and out
+		self.side = os.open(os.path.dirname(source_path) + '/../fsx-side.%d' % seed,
+				    os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+		self.side_data = self.rnd.randbytes(256 * 1024)
+		os.pwrite(self.side, self.side_data, 0)
 
 	def close(self):
 		self.dbuf.close()
 		os.close(self.dfd)
+		os.close(self.afd)
 		os.close(self.fd)
+		os.close(self.side)
 
 	def fail(self, what):
 		tail = '\n'.join(self.log[-25:])
@@ -180,6 +188,49 @@ class Fsx:
 			self.fail('O_DIRECT read %d+%d returned %d, expected %d' % (off, size, n, expect))
 		self.compare(got, off, 'direct read')
 
+	def op_append(self):
+		data = self.rnd.randbytes(self.rnd.randrange(1, 20000))
+		if len(self.model) + len(data) > self.max_len:
+			return
+		self.log.append('append %d at %d' % (len(data), len(self.model)))
+		if os.write(self.afd, data) != len(data):
+			self.fail('short append')
+		self.store(len(self.model), data)
+
+	def op_sendfile_in(self):
+		"""sendfile(2) into the mounted file (the splice write path)."""
+		off = self.rnd.randrange(self.max_len - 65536)
+		src = self.rnd.randrange(len(self.side_data) - 65536)
+		size = self.rnd.randrange(1, 65536)
+		self.log.append('sendfile in %d+%d' % (off, size))
+		os.lseek(self.fd, off, os.SEEK_SET)
+		done = 0
+		while done < size:
+			n = os.sendfile(self.fd, self.side, src + done, size - done)
+			if n <= 0:
+				self.fail('sendfile into the file returned %d' % n)
+			done += n
+		self.store(off, self.side_data[src:src + size])
+
+	def op_sendfile_out(self):
+		"""sendfile(2) out of the mounted file (the splice read path)."""
+		if not self.model:
+			return
+		off, size = self.span(len(self.model))
+		size = min(size, len(self.model) - off)
+		self.log.append('sendfile out %d+%d' % (off, size))
+		os.lseek(self.side, 0, os.SEEK_SET)
+		os.ftruncate(self.side, 0)
+		done = 0
+		while done < size:
+			n = os.sendfile(self.side, self.fd, off + done, size - done)
+			if n <= 0:
+				self.fail('sendfile out of the file returned %d at %d' % (n, off + done))
+			done += n
+		got = os.pread(self.side, size, 0)
+		os.pwrite(self.side, self.side_data, 0)
+		self.compare(got, off, 'sendfile out')
+
 	def op_fsync(self):
 		self.log.append('fsync')
 		os.fsync(self.fd)
@@ -208,7 +259,8 @@ class Fsx:
 	OPS = (('read', 20), ('write', 22), ('truncate', 5), ('punch', 6),
 	       ('falloc', 3), ('mapwrite', 8), ('mapread', 8), ('copy_range', 5),
 	       ('direct_write', 6), ('direct_read', 6), ('fsync', 3),
-	       ('reopen', 2), ('stat', 6))
+	       ('reopen', 2), ('stat', 6), ('append', 3), ('sendfile_in', 3),
+	       ('sendfile_out', 3))
 
 	def run(self, count):
 		names = [n for n, w in self.OPS for _ in range(w)]

@@ -158,7 +158,12 @@ def compare_battery(mount_root, raw_root, uid, gid, groups):
 
 
 @pytest.mark.parametrize('who', ['nobody', 'user1'])
-def test_permissions_match_source_fs(mnt_shared, workdir, who):
+@pytest.mark.parametrize('checks', ['default_permissions', 'daemon'])
+def test_permissions_match_source_fs(mount_factory, backend, workdir, who, checks):
+	"""With default_permissions the kernel checks; without it the daemon must
+	(acting as the caller): either way the outcome is the source fs's."""
+	options = ['allow_other'] + (['default_permissions'] if checks == 'default_permissions' else [])
+	mnt_shared = mount_factory(backend, options)
 	uid, gid = NOBODY if who == 'nobody' else USER1
 	groups = [EXTRA_GROUP] if who == 'user1' else []
 	raw = os.path.join(workdir, 'raw-reference')
