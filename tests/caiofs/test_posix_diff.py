@@ -13,19 +13,24 @@ nothing (both sides failing alike for a reason the author did not mean)
 fails too.
 
 Timestamps: the kernel gives a changed ctime/mtime a fine-grained value when
-the old one was read since the last change (multigrain timestamps), so the
-parent reads every entry (and, for the mount, its backing file) before each
-operation; no sleep is needed for "changed" to be visible.
+the old one was read since the last change (multigrain timestamps, Linux
+6.13, ext4/xfs/btrfs), so the parent reads every entry (and, for the mount,
+its backing file) before each operation; no sleep is needed for "changed" to
+be visible.  Where the scratch fs lacks them, only the rest is compared.
+
+Mounts: one per backend for the module, plus one (thread backend) whose
+daemon may hold only 256 descriptors, so its inode descriptor cache (64)
+turns over all the time and every scenario also runs through re-opened
+handles.
 
 Add a case: append an S(...) to SCENARIOS.  CAIOFS_TEST_REFERENCE=bind runs
 the table over a bind mount, which must pass: use it to check a new case.
 """
 import ctypes
-import errno
-import os
-import shutil
 import mmap
+import os
 import resource
+import shutil
 import stat
 import struct
 import sys
@@ -43,7 +48,8 @@ from conftest import (REFERENCE, BindMount, Mount, Watchdog,
 
 AT_EACCESS = 0x200
 OP_TIMEOUT = 20
-# Times below this (seconds) were set by a scenario and are compared as values.
+# Times (seconds) outside [EXPLICIT_BEFORE, EXPLICIT_AFTER) were set by a
+# scenario and are compared as values; the others are only "changed or not".
 EXPLICIT_BEFORE = 1000000000
 EXPLICIT_AFTER = 4000000000
 
@@ -58,7 +64,7 @@ MANY = Cred('many', 3001, 3001, tuple(range(5000, 5100)), 0o022)	# 100 groups
 EUSER = Cred('euid65534', 65534, 65533, (65533, 2000), 0o022, True)
 ROOTG = Cred('root-gid1000', 0, 1000, (1000,), 0o027)
 G1 = 2000	# U1's supplementary group
-G3 = 3000	# nobody's group
+G3 = 3000	# a group none of the test users is in
 ANY = object()	# a table answer meaning "whatever the raw fs says"
 EXT4_SUPER_MAGIC = 0xef53
 # Filesystems that stamp a directory with its own (multigrain) time when an
