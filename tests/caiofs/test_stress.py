@@ -123,3 +123,53 @@ def test_two_rm_rf_race(mnt):
 	assert os.listdir(mnt.spath()) == [] or os.listdir(mnt.spath()) == ['tree']
 	subprocess.run(['rm', '-rf', mnt.path('tree')], check=True)
 	assert os.listdir(mnt.spath()) == []
+
+
+@pytest.mark.timeout(120)
+def test_lookups_racing_forgets(mnt):
+	"""Readers keep looking up names (and hard links of them) while the kernel
+	forgets inodes (drop_caches): lookup counts stay right, nothing fails."""
+	import threading
+	os.mkdir(mnt.path('d'))
+	for i in range(200):
+		with open(mnt.path('d', 'f%d' % i), 'wb') as f:
+			f.write(b'%d' % i)
+		if i % 4 == 0:
+			os.link(mnt.path('d', 'f%d' % i), mnt.path('d', 'h%d' % i))
+	stop = threading.Event()
+	errors = []
+
+	def reader(seed):
+		import random
+		rnd = random.Random(seed)
+		try:
+			while not stop.is_set():
+				i = rnd.randrange(200)
+				name = 'h%d' % i if i % 4 == 0 and rnd.random() < 0.5 else 'f%d' % i
+				with open(mnt.path('d', name), 'rb') as f:
+					if f.read() != b'%d' % i:
+						errors.append('wrong data in %s' % name)
+				st = os.stat(mnt.path('d', name))
+				if st.st_nlink != (2 if i % 4 == 0 else 1):
+					errors.append('%s: nlink %d' % (name, st.st_nlink))
+				if rnd.random() < 0.05:
+					os.listdir(mnt.path('d'))
+		except Exception as e:	# reported by the main thread
+			errors.append(repr(e))
+
+	threads = [threading.Thread(target=reader, args=(i,)) for i in range(3)]
+	for t in threads:
+		t.start()
+	try:
+		import time
+		end = time.monotonic() + 1.5	# a fixed amount of racing
+		while time.monotonic() < end:
+			with open('/proc/sys/vm/drop_caches', 'w') as f:
+				f.write('2')
+	finally:
+		stop.set()
+		for t in threads:
+			t.join(60)
+	assert not errors, errors[:10]
+	inodes = mnt.stat_json()['inodes']['count']
+	assert inodes <= 200 + 2 + 64, 'more inodes remembered than exist: %d' % inodes
