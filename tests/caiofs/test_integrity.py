@@ -14,8 +14,8 @@ import tempfile
 import pytest
 
 from cfsutil import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, errname, fallocate
-from conftest import (REFERENCE, BindMount, Mount, Watchdog,
-		      backends_under_test, skip_if_unavailable)
+from conftest import (REFERENCE, BindMount, Mount, Watchdog, backends_under_test,
+		      kernel_has_aio, kernel_has_uring, skip_if_unavailable)
 
 MiB = 1 << 20
 FALLOC_FL_ZERO_RANGE = 0x10
@@ -88,6 +88,10 @@ def test_fio_verify(mnt_dir, engine, direct):
 	(crc32c header per block, first mismatch fatal)."""
 	if FIO is None:
 		pytest.skip('fio is not installed (apt-get install fio)')
+	if engine == 'io_uring' and not kernel_has_uring():
+		pytest.skip('io_uring is disabled in this kernel')
+	if engine == 'libaio' and not kernel_has_aio():
+		pytest.skip('Linux AIO is disabled in this kernel')
 	m, path, spath, raw = mnt_dir
 	# O_DIRECT reaches the disk, one 4 KiB block at a time for psync: keep it short
 	size = (16 if not direct else 8 if engine != 'psync' else 4) * MiB
@@ -100,8 +104,8 @@ def test_fio_verify(mnt_dir, engine, direct):
 	if engine != 'psync':
 		args += ['--iodepth=16', '--iodepth_batch_submit=8']
 	res = subprocess.run(args, capture_output=True, text=True, timeout=90)
-	assert res.returncode == 0, 'fio failed (%d):\n%s\n%s' % (
-		res.returncode, res.stdout[-3000:], res.stderr[-3000:])
+	assert res.returncode == 0, 'fio failed (%d): %s\n%s\n%s' % (
+		res.returncode, ' '.join(args), res.stdout[-3000:], res.stderr[-3000:])
 	report = json.loads(res.stdout[res.stdout.index('{'):])
 	for job in report['jobs']:
 		assert job['error'] == 0, job
