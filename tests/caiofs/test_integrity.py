@@ -577,6 +577,39 @@ def test_buffered_direct_mapped_coherence(mnt_dir):
 	assert coherence_run(os.path.join(path, 'f')) == []
 
 
+def direct_eof_run(name):
+	"""O_DIRECT reads across and beyond the end of a file whose size is not
+	block aligned, then an aligned O_DIRECT write that extends it."""
+	data = random.Random(7).randbytes(3 * 4096 + 904)
+	with open(name, 'wb') as f:
+		f.write(data)
+	out = []
+	fd = os.open(name, os.O_RDWR | os.O_DIRECT)
+	buf = mmap.mmap(-1, 65536)
+	try:
+		for off, length in ((0, 65536), (8192, 8192), (12288, 4096), (16384, 4096)):
+			n = os.preadv(fd, [memoryview(buf)[:length]], off)
+			out.append((off, length, n, bytes(buf[:n]) == data[off:off + n]))
+		buf[:8192] = b'\x77' * 8192
+		out.append(os.pwritev(fd, [memoryview(buf)[:8192]], 16384))
+		out.append(os.fstat(fd).st_size)
+	finally:
+		buf.close()
+		os.close(fd)
+	out.append(read_all(name)[12288:] == data[12288:] + bytes(4096 - 904) + b'\x77' * 8192)
+	return out
+
+
+@pytest.mark.timeout(60)
+def test_odirect_eof_like_raw(mnt_dir):
+	m, path, spath, raw = mnt_dir
+	rawdir = os.path.join(raw, os.path.basename(path))
+	os.mkdir(rawdir)
+	want = direct_eof_run(os.path.join(rawdir, 'f'))
+	assert want[0] == (0, 65536, 3 * 4096 + 904, True)	# the raw fs as expected
+	assert direct_eof_run(os.path.join(path, 'f')) == want
+
+
 # ---- O_DIRECT with unaligned user buffers, offsets, lengths ----------------
 
 # (label, buffer misalignment, file offset, length)
