@@ -3,6 +3,7 @@ import errno
 import mmap
 import os
 import random
+import tempfile
 
 import pytest
 
@@ -31,9 +32,9 @@ class Fsx:
 		self.dfd = os.open(path, os.O_RDWR | os.O_DIRECT)
 		self.afd = os.open(path, os.O_WRONLY | os.O_APPEND)
 		self.dbuf = mmap.mmap(-1, 256 * 1024)
-		# a file on the test's own filesystem for sendfile in and out
-		self.side = os.open(os.path.dirname(source_path) + '/../fsx-side.%d' % seed,
-				    os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+		# an unnamed file outside the mount for sendfile in and out
+		self.side_file = tempfile.TemporaryFile()
+		self.side = self.side_file.fileno()
 		self.side_data = self.rnd.randbytes(256 * 1024)
 		os.pwrite(self.side, self.side_data, 0)
 
@@ -42,7 +43,7 @@ class Fsx:
 		os.close(self.dfd)
 		os.close(self.afd)
 		os.close(self.fd)
-		os.close(self.side)
+		self.side_file.close()
 
 	def fail(self, what):
 		tail = '\n'.join(self.log[-25:])
@@ -341,3 +342,17 @@ def test_fsx_cache_modes(mount_factory, backend, options):
 	finally:
 		os.close(fd)
 	run_fsx(m, 2000, 2 << 20, use_mmap=use_mmap)
+
+
+@pytest.mark.timeout(240)
+def test_fsx_as_other_user(mount_factory, backend):
+	"""The external suites' setting: allow_other,default_permissions, random
+	operations with O_DIRECT as another uid, in a directory it owns."""
+	from cfsutil import as_user
+	m = mount_factory(backend, ['allow_other', 'default_permissions'])
+	os.mkdir(m.path('home'))
+	os.chown(m.path('home'), 23456, 12345)
+	seed = fsx_seed()
+	as_user(23456, 12345, run_fsx, m, 1500, 2 << 20, 'home/fsx', seed, timeout=200)
+	st = os.stat(m.spath('home', 'fsx'))
+	assert (st.st_uid, st.st_gid) == (23456, 12345)
