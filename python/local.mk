@@ -29,6 +29,23 @@ pycaio_py = \
 	python/caio/thread_aio.py \
 	python/caio/thread_aio_asyncio.py \
 	python/caio/version.py
+# The same, named in the source tree: the build tree's copies must not
+# satisfy make's VPATH search for the originals.
+pycaio_py_src = \
+	$(srcdir)/python/caio/__init__.py \
+	$(srcdir)/python/caio/_dispatch.py \
+	$(srcdir)/python/caio/_native.py \
+	$(srcdir)/python/caio/abstract.py \
+	$(srcdir)/python/caio/asyncio_base.py \
+	$(srcdir)/python/caio/linux_aio.py \
+	$(srcdir)/python/caio/linux_aio_asyncio.py \
+	$(srcdir)/python/caio/linux_uring.py \
+	$(srcdir)/python/caio/linux_uring_asyncio.py \
+	$(srcdir)/python/caio/python_aio.py \
+	$(srcdir)/python/caio/python_aio_asyncio.py \
+	$(srcdir)/python/caio/thread_aio.py \
+	$(srcdir)/python/caio/thread_aio_asyncio.py \
+	$(srcdir)/python/caio/version.py
 pycaio_c = \
 	python/src/pycaio.h \
 	python/src/module.c \
@@ -63,7 +80,7 @@ noinst_DATA = python/caio-tree.stamp python/pyenv.sh
 CLEANFILES += python/caio-tree.stamp python/pyenv.sh python/caio/_caio$(PYTHON_EXT_SUFFIX)
 
 # The importable build tree: the .py files next to the freshly linked extension.
-python/caio-tree.stamp: $(pycaio_py) python/caio/py.typed python/_caio.la
+python/caio-tree.stamp: $(pycaio_py_src) $(srcdir)/python/caio/py.typed python/_caio.la
 	$(AM_V_GEN)$(MKDIR_P) python/caio && \
 	if test "$(srcdir)" != "."; then \
 		for f in $(pycaio_py) python/caio/py.typed; do \

@@ -415,6 +415,9 @@ class Context(AbstractContext):
             op, generation = item
             if self._claim(op, generation):
                 self._complete(op, op._execute())
+            # An idle worker must not keep the last operation (and its
+            # buffers and callback) alive.
+            del item, op
 
     def _complete(self, op, result):
         """Hand a result to whoever collects it (any thread)."""
@@ -492,7 +495,8 @@ class Context(AbstractContext):
         self._check_open()
         if op._state == _FLIGHT:
             raise RuntimeError("operation is already in progress")
-        self._polled.set()
+        if not self._polled.is_set():
+            self._polled.set()
         op._future = future
         if not self._accept(op):
             op._future = None
