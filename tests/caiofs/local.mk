@@ -5,6 +5,7 @@ EXTRA_DIST += \
 	tests/caiofs/pytest.ini \
 	tests/caiofs/conftest.py \
 	tests/caiofs/cfsutil.py \
+	tests/caiofs/test_cache_modes.py \
 	tests/caiofs/test_daemon.py \
 	tests/caiofs/test_data.py \
 	tests/caiofs/test_errors.py \
