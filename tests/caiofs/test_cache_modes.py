@@ -62,3 +62,11 @@ def test_under_cache_mode(mount_factory, backend, options, case):
 @pytest.mark.parametrize('journal', ['delete', 'wal'])
 def test_sqlite_with_writeback_cache(mount_factory, backend, journal):
 	test_locks.test_sqlite_two_processes(mount_factory(backend, ['writeback_cache']), journal)
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize('journal', ['delete', 'wal'])
+def test_sqlite_with_cache_never(mount_factory, backend, journal):
+	"""SQLite's WAL index is a shared mapping of the -shm file: it must work
+	even when caching is off."""
+	test_locks.test_sqlite_two_processes(mount_factory(backend, ['cache=never']), journal)
