@@ -628,3 +628,43 @@ def test_stat_works_as_soon_as_mounted(mount_factory, backend):
 				     text=True, timeout=30)
 		assert res.returncode == 0, 'right after the mount: %s' % res.stderr
 		m.stop()
+
+
+@pytest.mark.parametrize('denied, expected', [
+	((425,), 'linux'),		# no io_uring_setup: Linux AIO
+	((425, 206), 'thread'),		# no io_uring_setup nor io_setup: the pool
+])
+def test_automatic_fallback_is_logged(mount_factory, denied, expected):
+	"""In a sandbox without io_uring (seccomp), automatic selection falls back
+	and says why, at mount time and in caiofs-stat."""
+	from cfsutil import deny_syscalls
+	m = mount_factory('auto', preexec_fn=deny_syscalls(*denied))
+	stats = m.stat_json()
+	assert stats['backend'] == expected, stats['selection']
+	assert 'uring' in stats['selection'], stats['selection']
+	log = m.log()
+	assert 'uring' in log and expected in log, log
+	write_file(m.path('f'), b'fallback works')
+	assert read_file(m.spath('f')) == b'fallback works'
+
+
+@pytest.mark.parametrize('name, denied', [('uring', 425), ('linux', 206)])
+def test_requested_backend_unavailable_refuses(workdir, name, denied):
+	"""A backend asked for by name that cannot work is an error with its
+	reason, never a silent fallback."""
+	from cfsutil import deny_syscalls
+	src, mnt = os.path.join(workdir, 'src'), os.path.join(workdir, 'mnt')
+	os.mkdir(src)
+	os.mkdir(mnt)
+	try:
+		res = subprocess.run([CAIOFS, '-f', '-o', 'backend=' + name, src, mnt],
+				     capture_output=True, text=True, timeout=20,
+				     stdin=subprocess.DEVNULL, preexec_fn=deny_syscalls(denied))
+	except subprocess.TimeoutExpired:
+		pytest.fail('caiofs -o backend=%s mounted without %s' % (name, name))
+	finally:
+		if mounted(mnt):
+			fusermount_u(mnt, lazy=True)
+	assert res.returncode != 0 and res.returncode < 128, res.stderr
+	assert name in res.stderr and ('ENOSYS' in res.stderr or 'not implemented' in
+					  res.stderr.lower()), res.stderr
