@@ -88,4 +88,7 @@ class ContextFullError(BlockingIOError, RuntimeError):
 
     A BlockingIOError with the right errno, and a RuntimeError like the
     "maximum simultaneous requests" error older caio versions raised.
+    `accepted` is how many operations of that submit() went in (they run).
     """
+
+    accepted = 0

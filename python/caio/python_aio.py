@@ -468,20 +468,24 @@ class Context(AbstractContext):
                 raise ValueError("argument is not a python_aio Operation: %r" % (op,))
         self._check_open()
         accepted = 0
+        full = False
         for op in aio_operations:
             if op._state == _FLIGHT:
                 continue
             if not self._accept(op):
-                if not accepted:
-                    raise ContextFullError(
-                        errno.EAGAIN, "caio context is full: max_requests=%d "
-                        "operations are pending" % self._max_requests)
+                full = True
                 break
             accepted += 1
-        if (self._dispatcher is None and not self._polled.is_set()
+        if (accepted and self._dispatcher is None and not self._polled.is_set()
                 and any(op._callback is not None for op in aio_operations)):
             self._dispatcher = _dispatch.start(
                 self, self._signal.rfd, Context._collect, self._polled)
+        if full and not accepted:
+            error = ContextFullError(
+                errno.EAGAIN, "caio context is full: max_requests=%d operations "
+                "are pending (%d of this submit accepted)" % (self._max_requests, accepted))
+            error.accepted = accepted
+            raise error
         return accepted
 
     def _collect(self):

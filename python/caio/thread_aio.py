@@ -45,12 +45,13 @@ class Context(_caio.Context, AbstractContext):
         return super().process_events(max_requests, min_requests, timeout)
 
     def submit(self, *aio_operations) -> int:
-        accepted = super().submit(*aio_operations)
-        if (self._dispatcher is None and not self._polled.is_set()
-                and any(op.callback is not None for op in aio_operations)):
-            self._dispatcher = _dispatch.start(
-                self, _native_fileno(self), _collect, self._polled)
-        return accepted
+        try:
+            return super().submit(*aio_operations)
+        finally:
+            if (self._dispatcher is None and not self._polled.is_set() and not self.closed
+                    and any(getattr(op, "callback", None) is not None for op in aio_operations)):
+                self._dispatcher = _dispatch.start(
+                    self, _native_fileno(self), _collect, self._polled)
 
 
 Operation = _caio.Operation

@@ -372,21 +372,25 @@ static Py_ssize_t start_all(pycaio_context *ctx, PyObject *const *args,
 	return accepted;
 }
 
-static PyObject *raise_full(pycaio_context *ctx)
+/* ContextFullError; its `accepted` says how many went in before it filled. */
+static PyObject *raise_full(pycaio_context *ctx, Py_ssize_t accepted)
 {
 	PyObject *msg = PyUnicode_FromFormat(
-		"caio context is full: max_requests=%u operations are pending",
-		ctx->max_requests);
-	PyObject *exc;
+		"caio context is full: max_requests=%u operations are pending "
+		"(%zd of this submit accepted)", ctx->max_requests, accepted);
+	PyObject *exc, *count;
 
 	if (!msg)
 		return NULL;
 	exc = PyObject_CallFunction(pycaio_full_error, "iO", EAGAIN, msg);
 	Py_DECREF(msg);
-	if (exc) {
+	if (!exc)
+		return NULL;
+	count = PyLong_FromSsize_t(accepted);
+	if (count && PyObject_SetAttrString(exc, "accepted", count) == 0)
 		PyErr_SetObject(pycaio_full_error, exc);
-		Py_DECREF(exc);
-	}
+	Py_XDECREF(count);
+	Py_DECREF(exc);
 	return NULL;
 }
 
@@ -406,8 +410,9 @@ static PyObject *submit_ops(pycaio_context *ctx, PyObject *const *args,
 		return NULL;
 	if (r < 0)
 		return pycaio_error(r, "caio_flush");
+	/* Like io_submit(): a partial batch is reported by its count. */
 	if (full && accepted == 0)
-		return raise_full(ctx);
+		return raise_full(ctx, accepted);
 	return PyLong_FromSsize_t(accepted);
 }
 
@@ -473,7 +478,7 @@ static PyObject *ctx_submit_future(pycaio_context *ctx, PyObject *const *args,
 	if (r == -1000)
 		return NULL;
 	if (r == -EAGAIN)
-		return raise_full(ctx);
+		return raise_full(ctx, 0);
 	if (r < 0 && op->state != PYCAIO_FLIGHT)
 		return pycaio_error(r, "submit");
 	if (r < 0)

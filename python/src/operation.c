@@ -628,6 +628,11 @@ static PyObject *op_get_callback(pycaio_operation *op, void *closure)
 	return Py_NewRef(op->callback ? op->callback : Py_None);
 }
 
+static PyObject *op_get_context(pycaio_operation *op, void *closure)
+{
+	return Py_NewRef(op->ctx ? (PyObject *)op->ctx : Py_None);
+}
+
 static PyObject *op_get_in_progress(pycaio_operation *op, void *closure)
 {
 	return PyBool_FromLong(op->state == PYCAIO_FLIGHT);
@@ -706,6 +711,8 @@ static PyGetSetDef op_getset[] = {
 	{ "error", (getter)op_get_error, NULL, "errno of a failure, else 0", NULL },
 	{ "in_progress", (getter)op_get_in_progress, NULL, "submitted and not finished", NULL },
 	{ "callback", (getter)op_get_callback, NULL, "what set_callback() set, or None", NULL },
+	{ "context", (getter)op_get_context, NULL,
+	  "the Context running it while in progress (it keeps the Context alive), else None", NULL },
 	{ NULL }
 };
 
