@@ -63,9 +63,9 @@ def unavailable_reason(backend):
     advice = _ADVICE.get(backend, {}).get(err) or _DEFAULT_ADVICE.get(backend, "")
     if backend == "linux" and err != errno.ENOSYS and "4.18" not in advice:
         advice += " " + _DEFAULT_ADVICE["linux"]
-    return "libcaio backend %r is unavailable: %s [%s]. %s" % (
-        backend, reason or os.strerror(err), errno.errorcode.get(err, err), advice,
-    )
+    if not reason:
+        reason = "libcaio backend %s is unavailable: %s" % (backend, os.strerror(err))
+    return "%s [%s]. %s" % (reason, errno.errorcode.get(err, err), advice)
 
 
 def require(backend, module_name):
