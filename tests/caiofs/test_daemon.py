@@ -295,6 +295,7 @@ def test_stat_counters(mount_factory, backend):
 		assert word in keys, 'caiofs-stat --json has no %r field: %s' % (word, keys)
 
 
+@pytest.mark.one_backend
 def test_stat_text_and_interval(mnt):
 	if CAIOFS_STAT is None:
 		pytest.skip('caiofs-stat was not built')
