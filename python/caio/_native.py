@@ -55,6 +55,10 @@ _DEFAULT_ADVICE = {
 def unavailable_reason(backend):
     """None if the libcaio backend works here, else a sentence saying why not."""
     if _caio is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        if not any(name.startswith("_caio.") and name.endswith(".so") for name in os.listdir(here)):
+            return ("the native extension caio._caio is not built or not installed in %s "
+                    "(only caio.python_aio works without it)" % here)
         return "the native extension caio._caio cannot be loaded: %s" % (_LOAD_ERROR,)
     status, reason = _caio.probe(backend)
     if status == 0:
