@@ -68,6 +68,7 @@ struct cfs_inode {
 	uint16_t opened;			/* open files (the list below) */
 	uint8_t pinned;				/* never close fd (root, no handle) */
 	uint8_t forgotten;			/* out of the table, free when unused */
+	uint8_t victim;				/* pinned because its last name went */
 	int32_t handle_type;
 	uint8_t handle_bytes;			/* 0: no handle (pinned) */
 	struct cfs_file *files;			/* open files, for when the handle is stale */
@@ -81,6 +82,7 @@ struct cfs_file {
 	int flags;				/* open flags given to the backing open */
 	struct cfs_inode *inode;
 	struct cfs_file *next_open;		/* the inode's list */
+	struct cfs_file *all_prev, *all_next;	/* every open file */
 };
 
 struct cfs_loop;
@@ -121,7 +123,9 @@ struct cfs_fs {
 	int daemon_ngroups;
 	unsigned max_write;		/* negotiated */
 	unsigned conn_want;		/* negotiated FUSE_CAP_* */
-	int parallel_direct_writes;	/* the kernel knows FOPEN_PARALLEL_DIRECT_WRITES */
+	int parallel_direct_writes;
+	int kernel_killpriv_v2;		/* the kernel offered FUSE_HANDLE_KILLPRIV_V2 */
+	int kernel_allow_mmap;		/* ... and FUSE_DIRECT_IO_ALLOW_MMAP */	/* the kernel knows FOPEN_PARALLEL_DIRECT_WRITES */
 	struct fuse_conn_info_opts *conn_opts;	/* -o max_write=, max_background=... */
 	uint64_t start_ns;
 };
@@ -147,6 +151,8 @@ int cfs_inode_open(struct cfs_inode *in, int flags);
 void cfs_inode_file_add(struct cfs_inode *in, struct cfs_file *f);
 void cfs_inode_file_remove(struct cfs_inode *in, struct cfs_file *f);
 void cfs_inode_shrink(void);
+struct cfs_inode *cfs_inode_pin_victim(int pfd, const char *name);
+void cfs_inode_unpin_victim(struct cfs_inode *in);
 bool cfs_retry_emfile(int err, int *tries);
 void cfs_inode_counts(uint64_t *inodes, uint64_t *bytes, uint64_t *cached_fds,
 		      uint64_t *fd_cache_size);
@@ -156,6 +162,7 @@ int cfs_proc_path(int fd, char *buf, size_t len);
 extern const struct fuse_lowlevel_ops cfs_ops;
 int cfs_creds_thread_init(void);
 int cfs_kill_priv(fuse_req_t req, int fd);
+void cfs_ops_exit(void);
 
 /* data.c: the asynchronous data path */
 void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -213,8 +220,8 @@ void cfs_stats_publish_caio(struct cfs_loop_stats *st, caio_ctx *ctx);
 void cfs_stats_flush(struct cfs_loop_stats *st, int nr);
 struct cfs_loop_stats *cfs_loop_stats(struct cfs_loop *loop);
 int cfs_control_open(void);
-void cfs_control_serve(int lfd);
-void cfs_control_close(int lfd);
+int cfs_control_start(void);
+void cfs_control_stop(void);
 void cfs_stats_log_summary(const char *why);
 
 #endif

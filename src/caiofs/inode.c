@@ -43,6 +43,7 @@ static struct {
 	struct cfs_inode lru;		/* list head: lru_next is the most recent */
 	size_t lru_count;
 	size_t lru_max;
+	size_t victims;			/* removed inodes whose descriptor is pinned */
 	struct cfs_dev devs[CFS_MAX_DEVS];
 	unsigned ndevs;
 } tab = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -174,6 +175,8 @@ static void close_all(const int *fds, unsigned n)
 
 static void inode_free_locked(struct cfs_inode *in, int *fdp)
 {
+	if (in->victim)
+		tab.victims--;
 	lru_unlink(in);
 	*fdp = in->fd;
 	free(in);
@@ -355,22 +358,30 @@ static void fill_entry(struct fuse_entry_param *e, struct cfs_inode *in,
 }
 
 /* An inode the kernel met again: count the lookup and, when it has no
- * cached descriptor, adopt ours (refreshing a handle that went stale
- * because the inode number was reused). */
-static bool inode_again_locked(struct cfs_inode *in, int fd, bool is_path,
-			       const struct handle_buf *hb)
+ * cached descriptor, adopt ours. */
+static bool inode_again_locked(struct cfs_inode *in, int fd, bool is_path)
 {
 	in->nlookup++;
-	if (hb && hb->fh.handle_bytes == in->handle_bytes &&
-	    memcmp(hb->fh.f_handle, in->handle, in->handle_bytes)) {
-		memcpy(in->handle, hb->fh.f_handle, in->handle_bytes);
-		in->handle_type = hb->fh.handle_type;
-	}
 	if (!is_path || in->fd >= 0)
 		return false;
 	in->fd = fd;
 	lru_touch(in);
 	return true;
+}
+
+/*
+ * The inode number of a file that was deleted while the kernel still
+ * remembers it can be reused by a new file (no descriptor of ours kept the
+ * old one alive).  Different handles tell them apart: the new file gets a
+ * new record, hence a new node ID, instead of the old, dead kernel inode.
+ */
+static bool inode_number_reused(const struct cfs_inode *in,
+				const struct handle_buf *hb)
+{
+	return hb && in->fd < 0 && in->handle_bytes &&
+	       (hb->fh.handle_bytes != in->handle_bytes ||
+		hb->fh.handle_type != in->handle_type ||
+		memcmp(hb->fh.f_handle, in->handle, in->handle_bytes));
 }
 
 static struct cfs_inode *inode_new(const struct stat *st, const struct handle_buf *hb)
@@ -437,8 +448,12 @@ static int inode_install(int fd, bool is_path, const struct stat *st,
 		fresh->handle_bytes = 0;
 	}
 	in = hash_find(dev, st->st_ino);
+	if (in && inode_number_reused(in, hbp)) {
+		hash_remove(in);	/* lives on until the kernel forgets it */
+		in = NULL;
+	}
 	if (in) {
-		*kept = inode_again_locked(in, fd, is_path, hbp);
+		*kept = inode_again_locked(in, fd, is_path);
 		n = lru_evict(tab.lru_max, fds, 8);
 		pthread_mutex_unlock(&tab.lock);
 		free(fresh);
@@ -597,6 +612,76 @@ int cfs_inode_open(struct cfs_inode *in, int flags)
 		fd = -errno;
 	cfs_inode_put_fd(in);
 	return fd;
+}
+
+static int dev_find_locked(dev_t dev)
+{
+	unsigned i;
+
+	for (i = 0; i < tab.ndevs; i++)
+		if (tab.devs[i].dev == dev)
+			return i;
+	return -1;
+}
+
+/*
+ * name in pfd is about to be removed.  If the kernel remembers its inode
+ * and this is its last name, the handle will stop working, yet a process
+ * holding it (an O_PATH descriptor, a cwd) may still fstat it: keep its
+ * descriptor until the kernel forgets it.  Bounded, so a huge rm -rf
+ * whose forgets lag behind cannot run us out of descriptors.
+ */
+struct cfs_inode *cfs_inode_pin_victim(int pfd, const char *name)
+{
+	struct cfs_inode *in = NULL;
+	struct stat st;
+	int dev, fd;
+
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    (!S_ISDIR(st.st_mode) && st.st_nlink > 1))
+		return NULL;
+	pthread_mutex_lock(&tab.lock);
+	dev = dev_find_locked(st.st_dev);
+	if (dev >= 0)
+		in = hash_find(dev, st.st_ino);
+	if (!in || in->pinned || tab.victims >= tab.lru_max / 2)
+		in = NULL;
+	else
+		in->users++;
+	pthread_mutex_unlock(&tab.lock);
+	if (!in)
+		return NULL;
+	fd = cfs_inode_fd(in);
+	pthread_mutex_lock(&tab.lock);
+	if (fd >= 0 && !in->pinned) {
+		lru_unlink(in);
+		in->pinned = in->victim = 1;
+		tab.victims++;
+	}
+	pthread_mutex_unlock(&tab.lock);
+	if (fd >= 0)
+		cfs_inode_put_fd(in);
+	cfs_inode_put_fd(in);
+	return fd >= 0 ? in : NULL;
+}
+
+/* The removal failed: the inode lives on, its descriptor is cache again. */
+void cfs_inode_unpin_victim(struct cfs_inode *in)
+{
+	int fd = -1;
+
+	if (!in)
+		return;
+	pthread_mutex_lock(&tab.lock);
+	if (in->victim) {
+		in->pinned = in->victim = 0;
+		tab.victims--;
+		lru_touch(in);
+	}
+	maybe_free_locked(in, &fd);
+	pthread_mutex_unlock(&tab.lock);
+	if (fd >= 0)
+		close(fd);
 }
 
 /* Halve the descriptor cache now (someone met EMFILE). */

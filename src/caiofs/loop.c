@@ -259,6 +259,48 @@ static void allow_parallel_direct_writes(unsigned opcode, struct iovec *iov,
 	open_out->open_flags |= FOPEN_PARALLEL_DIRECT_WRITES;
 }
 
+/*
+ * FUSE_HANDLE_KILLPRIV_V2 (which libfuse 3.14 cannot negotiate) tells the
+ * kernel that the daemon clears set-user/group-ID bits itself, which
+ * cfs_kill_priv() does; the kernel then marks inodes without privileges
+ * (S_NOSEC) instead of asking for security.capability before every write,
+ * a round trip that halves small-write throughput.  The backing
+ * filesystem removes security.capability on our writes itself.
+ */
+/*
+ * FUSE_DIRECT_IO_ALLOW_MMAP (flags2, kernel 6.6): shared mappings of
+ * direct_io files (cache=never, -o direct_io) work, through the page
+ * cache; without it mmap fails with ENODEV and SQLite's WAL with it.
+ */
+#define CFS_INIT_ALLOW_MMAP2	(1u << (36 - 32))
+
+static void negotiate_init(const struct fuse_in_header *in)
+{
+	const struct fuse_init_in *init = (const void *)(in + 1);
+
+	if (in->opcode != FUSE_INIT || in->len < sizeof(*in) + 16)
+		return;
+	cfs.kernel_killpriv_v2 = !!(init->flags & FUSE_HANDLE_KILLPRIV_V2);
+	if ((init->flags & FUSE_INIT_EXT) && in->len >= sizeof(*in) + 20)
+		cfs.kernel_allow_mmap = !!(init->flags2 & CFS_INIT_ALLOW_MMAP2);
+}
+
+static void add_init_flags(unsigned opcode, struct iovec *iov, int count)
+{
+	const struct fuse_out_header *out = iov[0].iov_base;
+	struct fuse_init_out *init;
+
+	if (opcode != FUSE_INIT || out->error || count < 2 || iov[1].iov_len < 16)
+		return;
+	init = iov[1].iov_base;
+	if (cfs.kernel_killpriv_v2)
+		init->flags |= FUSE_HANDLE_KILLPRIV_V2;
+	if (cfs.kernel_allow_mmap && iov[1].iov_len >= 36) {
+		init->flags |= FUSE_INIT_EXT;
+		init->flags2 |= CFS_INIT_ALLOW_MMAP2;
+	}
+}
+
 static void track_reply(struct cfs_loop *loop, struct iovec *iov, int count)
 {
 	const struct fuse_out_header *out = iov[0].iov_base;
@@ -273,6 +315,7 @@ static void track_reply(struct cfs_loop *loop, struct iovec *iov, int count)
 		if (t->unique != out->unique)
 			continue;
 		allow_parallel_direct_writes(t->opcode, iov, count);
+		add_init_flags(t->opcode, iov, count);
 		cfs_stats_done(&loop->stats, t->opcode, cfs_now_ns() - t->start_ns,
 			       out->error, reply_bytes(t->opcode, iov, count, out));
 		track_delete(loop, s);
@@ -348,6 +391,7 @@ static bool device_one(struct cfs_loop *loop)
 	memset(&fbuf, 0, sizeof(fbuf));
 	fbuf.mem = buf_mem(loop->reqbuf);
 	fbuf.size = n;
+	negotiate_init(fbuf.mem);
 	track_start(loop, fbuf.mem);
 	fuse_session_process_buf(cfs.se, &fbuf);
 	if (fuse_session_exited(cfs.se))
@@ -553,13 +597,15 @@ static void loop_free(struct cfs_loop *loop)
 int cfs_loops_start(void)
 {
 	int master = fuse_session_fd(cfs.se), res;
+	struct cfs_loop **loops;
 	unsigned i;
 
 	if (fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK) < 0)
 		return -errno;
-	cfs.loops = calloc(cfs.nloops, sizeof(*cfs.loops));
-	if (!cfs.loops)
+	loops = calloc(cfs.nloops, sizeof(*loops));
+	if (!loops)
 		return -ENOMEM;
+	__atomic_store_n(&cfs.loops, loops, __ATOMIC_RELEASE);
 	for (i = 0; i < cfs.nloops; i++) {
 		struct cfs_loop *loop = calloc(1, sizeof(*loop));
 
@@ -567,7 +613,7 @@ int cfs_loops_start(void)
 			return -ENOMEM;
 		loop->index = i;
 		loop->epfd = -1;
-		cfs.loops[i] = loop;
+		__atomic_store_n(&cfs.loops[i], loop, __ATOMIC_RELEASE);
 		res = loop_setup(loop, master);
 		if (res < 0)
 			return res;

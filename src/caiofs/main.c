@@ -480,26 +480,23 @@ static void handle_signal(int sfd, unsigned *terms)
 	}
 }
 
-/* The main thread: signals, the control socket, and the loops ending. */
-static void main_wait(int sfd, int control_fd)
+/* The main thread: signals and the loops ending. */
+static void main_wait(int sfd)
 {
-	struct pollfd p[3] = {
+	struct pollfd p[2] = {
 		{ .fd = sfd, .events = POLLIN },
 		{ .fd = cfs.loops_done_fd, .events = POLLIN },
-		{ .fd = control_fd, .events = POLLIN },
 	};
 	unsigned terms = 0;
 	uint64_t done = 0, v;
 
 	while (done < cfs.nloops) {
-		if (poll(p, control_fd >= 0 ? 3 : 2, -1) < 0)
+		if (poll(p, 2, -1) < 0)
 			continue;
 		if (p[0].revents)
 			handle_signal(sfd, &terms);
 		if (p[1].revents && eventfd_read(cfs.loops_done_fd, &v) == 0)
 			done += v;
-		if (control_fd >= 0 && p[2].revents)
-			cfs_control_serve(control_fd);
 	}
 }
 
@@ -613,21 +610,25 @@ static int serve(unsigned fd_cache)
 		return 1;
 	}
 	cfs.start_ns = cfs_now_ns();
+	if (cfs_control_start() < 0)
+		cfs_log(LOG_WARNING, "no control thread: caiofs-stat will not answer");
 	res = cfs_loops_start();
 	if (res < 0) {
 		cfs_log(LOG_ERR, "starting the loops: %s", caio_strerror(res));
 		eventfd_write(cfs.stop_fd, 1);
 		cfs_loops_join();
+		cfs_control_stop();
 		cfs_loops_free();
 		return 1;
 	}
 	control_fd = cfs.control_fd;
 	tune_read_ahead();
 	log_mounted(fd_cache, control_fd);
-	main_wait(sfd, control_fd);
+	main_wait(sfd);
 	cfs_loops_join();
 	cfs_log(LOG_INFO, "unmounted %s", cfs.opt.mountpoint);
 	cfs_stats_log_summary("unmount");
+	cfs_control_stop();
 	cfs_loops_free();
 	close(sfd);
 	return 0;
@@ -697,6 +698,7 @@ int main(int argc, char *argv[])
 	    add_name_opts(&args) < 0 || add_implied_opts(&args) < 0)
 		goto out;
 	res = mount_and_serve(&args, fd_cache);
+	cfs_ops_exit();
 	cfs_inode_exit();
 out:
 	free(co.mountpoint);

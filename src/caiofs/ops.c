@@ -25,6 +25,7 @@
 /* An open directory (fi->fh): a getdents64 stream that can resume at an offset. */
 struct cfs_dir {
 	int fd;
+	struct cfs_dir *prev, *next;	/* every open directory, for the exit */
 	off_t pos;		/* offset of the next entry to return */
 	size_t len, cur;	/* bytes in buf, position of the next entry */
 	char buf[CFS_DIR_BUF];
@@ -37,6 +38,54 @@ struct linux_dirent64 {
 	unsigned char d_type;
 	char d_name[];
 };
+
+/*
+ * Every open file and directory, so that what the kernel never released
+ * (a lazily detached mount, an aborted connection) is closed at exit.
+ */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cfs_file *open_files;
+static struct cfs_dir *open_dirs;
+
+static void track_file(struct cfs_file *f, bool add)
+{
+	pthread_mutex_lock(&open_lock);
+	if (add) {
+		f->all_prev = NULL;
+		f->all_next = open_files;
+		if (open_files)
+			open_files->all_prev = f;
+		open_files = f;
+	} else {
+		if (f->all_prev)
+			f->all_prev->all_next = f->all_next;
+		else
+			open_files = f->all_next;
+		if (f->all_next)
+			f->all_next->all_prev = f->all_prev;
+	}
+	pthread_mutex_unlock(&open_lock);
+}
+
+static void track_dir(struct cfs_dir *d, bool add)
+{
+	pthread_mutex_lock(&open_lock);
+	if (add) {
+		d->prev = NULL;
+		d->next = open_dirs;
+		if (open_dirs)
+			open_dirs->prev = d;
+		open_dirs = d;
+	} else {
+		if (d->prev)
+			d->prev->next = d->next;
+		else
+			open_dirs = d->next;
+		if (d->next)
+			d->next->prev = d->prev;
+	}
+	pthread_mutex_unlock(&open_lock);
+}
 
 static struct cfs_file *file_of(struct fuse_file_info *fi)
 {
@@ -486,14 +535,17 @@ static void cfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 int flags)
 {
-	struct cfs_inode *p = cfs_inode(parent);
+	struct cfs_inode *p = cfs_inode(parent), *victim;
 	int pfd = cfs_inode_fd(p), res;
 
 	if (pfd < 0) {
 		fuse_reply_err(req, -pfd);
 		return;
 	}
+	victim = cfs_inode_pin_victim(pfd, name);
 	res = unlinkat(pfd, name, flags) < 0 ? errno : 0;
+	if (res)
+		cfs_inode_unpin_victim(victim);
 	cfs_inode_put_fd(p);
 	fuse_reply_err(req, res);
 }
@@ -513,6 +565,7 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       unsigned int flags)
 {
 	struct cfs_inode *p = cfs_inode(parent), *np = cfs_inode(newparent);
+	struct cfs_inode *victim;
 	struct cfs_creds c = { 0 };
 	int pfd, npfd, res;
 
@@ -527,6 +580,8 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -npfd);
 		return;
 	}
+	/* A plain rename may replace (remove) the target. */
+	victim = flags & RENAME_EXCHANGE ? NULL : cfs_inode_pin_victim(npfd, newname);
 	/* RENAME_WHITEOUT creates a whiteout node: it belongs to the caller. */
 	res = flags & RENAME_WHITEOUT ? creds_enter(req, &c) : 0;
 	if (!res)
@@ -534,6 +589,8 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			-errno : 0;
 	if (flags & RENAME_WHITEOUT)
 		creds_leave(&c);
+	if (res)
+		cfs_inode_unpin_victim(victim);
 	res = -res;
 	cfs_inode_put_fd(np);
 	cfs_inode_put_fd(p);
@@ -612,11 +669,13 @@ static struct cfs_file *file_new(struct cfs_inode *in, int fd, int flags)
 	f->flags = flags;
 	f->inode = in;
 	cfs_inode_file_add(in, f);
+	track_file(f, true);
 	return f;
 }
 
 static void file_free(struct cfs_file *f)
 {
+	track_file(f, false);
 	cfs_inode_file_remove(f->inode, f);
 	close(f->fd);
 	if (f->buffered_fd >= 0)
@@ -721,6 +780,13 @@ static void cfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	fuse_reply_err(req, 0);
 }
 
+static void dir_free(struct cfs_dir *d)
+{
+	track_dir(d, false);
+	close(d->fd);
+	free(d);
+}
+
 static void cfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cfs_inode *in = cfs_inode(ino);
@@ -743,10 +809,9 @@ static void cfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	fi->fh = (uintptr_t)d;
 	if (cfs.opt.cache_mode == CFS_CACHE_ALWAYS)
 		fi->cache_readdir = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		close(fd);
-		free(d);
-	}
+	track_dir(d, true);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		dir_free(d);
 }
 
 static int dir_seek(struct cfs_dir *d, off_t off)
@@ -858,10 +923,7 @@ static void cfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void cfs_releasedir(fuse_req_t req, fuse_ino_t ino,
 			   struct fuse_file_info *fi)
 {
-	struct cfs_dir *d = dir_of(fi);
-
-	close(d->fd);
-	free(d);
+	dir_free(dir_of(fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -1068,6 +1130,15 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_write(req, n);
+}
+
+/* After the loops stopped: close what the kernel never released. */
+void cfs_ops_exit(void)
+{
+	while (open_files)
+		file_free(open_files);
+	while (open_dirs)
+		dir_free(open_dirs);
 }
 
 const struct fuse_lowlevel_ops cfs_ops = {

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -164,12 +167,15 @@ static void totals_collect(struct totals *t)
 	unsigned i, j;
 
 	memset(t, 0, sizeof(*t));
-	for (i = 0; cfs.loops && i < cfs.nloops; i++) {
+	struct cfs_loop **loops = __atomic_load_n(&cfs.loops, __ATOMIC_ACQUIRE);
+
+	for (i = 0; loops && i < cfs.nloops; i++) {
+		struct cfs_loop *loop = __atomic_load_n(&loops[i], __ATOMIC_ACQUIRE);
 		struct cfs_loop_stats *st;
 
-		if (!cfs.loops[i])
+		if (!loop)
 			continue;
-		st = cfs_loop_stats(cfs.loops[i]);
+		st = cfs_loop_stats(loop);
 		for (j = 0; j < CFS_NOPS; j++)
 			add_op(&t->op[j], &st->op[j]);
 		add_caio(&t->caio, &st->caio);
@@ -457,7 +463,7 @@ static void send_all(int fd, const char *buf, size_t len)
 }
 
 /* Answer one client: it sends "json", "text" or "raw" and a newline. */
-void cfs_control_serve(int lfd)
+static void control_serve(int lfd)
 {
 	struct timeval tv = { .tv_sec = 1 };
 	char cmd[32] = "";
@@ -485,4 +491,59 @@ void cfs_control_serve(int lfd)
 		send_all(fd, out, len);
 	free(out);
 	close(fd);
+}
+
+/*
+ * Its own thread, started before the loops: caiofs-stat works as soon as
+ * the mount appears and while the main thread is busy unmounting.
+ */
+static pthread_t control_thread;
+static int control_stop_fd = -1;
+
+static void *control_main(void *arg)
+{
+	struct pollfd p[2] = {
+		{ .fd = cfs.control_fd, .events = POLLIN },
+		{ .fd = control_stop_fd, .events = POLLIN },
+	};
+
+	for (;;) {
+		if (poll(p, 2, -1) < 0)
+			continue;
+		if (p[1].revents)
+			return NULL;
+		if (p[0].revents)
+			control_serve(cfs.control_fd);
+	}
+}
+
+int cfs_control_start(void)
+{
+	sigset_t all, old;
+	int res;
+
+	if (cfs.control_fd < 0)
+		return 0;
+	control_stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (control_stop_fd < 0)
+		return -errno;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	res = -pthread_create(&control_thread, NULL, control_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (res) {
+		close(control_stop_fd);
+		control_stop_fd = -1;
+	}
+	return res;
+}
+
+void cfs_control_stop(void)
+{
+	if (control_stop_fd < 0)
+		return;
+	eventfd_write(control_stop_fd, 1);
+	pthread_join(control_thread, NULL);
+	close(control_stop_fd);
+	control_stop_fd = -1;
 }
