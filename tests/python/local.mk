@@ -6,6 +6,7 @@ EXTRA_DIST += \
 	tests/python/conftest.py \
 	tests/python/test_api.py \
 	tests/python/test_asyncio.py \
+	tests/python/test_bench.py \
 	tests/python/test_bigio.py \
 	tests/python/test_concurrency.py \
 	tests/python/test_errors.py \
