@@ -591,7 +591,7 @@ int caio_symlinkat(caio_ctx *ctx, const char *target, int newdirfd,
 /* ---- flush, reap, wait ---- */
 
 /* Move requests the backend cannot run to the pool; keep the rest in order. */
-static int route_fallback(caio_ctx *ctx)
+static void route_fallback(caio_ctx *ctx)
 {
 	caio_req *fallback[64];
 	uint32_t kept = 0, nfb = 0;
@@ -621,7 +621,6 @@ static int route_fallback(caio_ctx *ctx)
 		ctx->stats.fallback_requests += nfb;
 	}
 	ctx->queued = kept;
-	return 0;
 }
 
 /* Hand the queue to the backend, optionally waiting for wait_nr completions
