@@ -336,6 +336,8 @@ def mean(values):
 
 def fmt(value):
 	if isinstance(value, str) or value is None:
+		if value and len(value) > 28:	# keep the table readable; --json has it all
+			return value[:26] + '..)'
 		return value or '-'
 	if value >= 1000:
 		return '%.0f' % value
