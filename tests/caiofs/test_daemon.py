@@ -669,3 +669,26 @@ def test_requested_backend_unavailable_refuses(workdir, name, denied):
 	assert res.returncode != 0 and res.returncode < 128, res.stderr
 	assert name in res.stderr and ('ENOSYS' in res.stderr or 'not implemented' in
 					  res.stderr.lower()), res.stderr
+
+
+def caiofs_options_from_help():
+	"""The -o options caiofs itself documents in --help (before libfuse's)."""
+	res = run_caiofs(['--help'])
+	text = res.stdout + res.stderr
+	own = text.split('caiofs options:', 1)[-1].split('\n\n', 1)[0]
+	return sorted(set(re.findall(r'^\s+-o ([a-z_]+)', own, re.M)))
+
+
+def test_man_page_documents_options_and_security():
+	man = os.path.join(os.environ.get('top_srcdir', os.path.join(os.path.dirname(
+		os.path.abspath(__file__)), '..', '..')), 'man', 'caiofs.1')
+	assert os.path.exists(man), 'man/caiofs.1 is missing'
+	with open(man) as f:
+		text = f.read().replace('\\-', '-').replace('\\_', '_')
+	options = caiofs_options_from_help()
+	assert 'backend' in options, options
+	missing = [o for o in options if o not in text]
+	assert not missing, 'options in --help but not in caiofs.1: %s' % missing
+	for word in ('default_permissions', 'allow_other', 'fstab', 'caiofs-stat',
+		     'SIGUSR1', 'CAIO_IMPL'):
+		assert word in text, 'caiofs.1 does not mention %s' % word
