@@ -3,13 +3,36 @@
 
 /*
  * Linux AIO is only truly asynchronous for files opened with O_DIRECT.  A
- * buffered read or write runs to completion inside io_submit() (it copies
- * through the page cache and blocks there on a cache miss or on writeback
- * throttling), so its completion is already in the ring when io_submit
- * returns; a read from an empty pipe or socket even blocks io_submit until
- * data arrives.  fsync and fdsync exist since Linux 4.18 and run on a kernel
- * workqueue.  Nothing else has an AIO command: native_ops leaves fallocate
- * and the metadata calls out and the core runs them in its thread pool.
+ * plain buffered read or write runs to completion inside io_submit(): it
+ * blocks the caller there on a cache miss or on writeback throttling, and
+ * forever on an empty pipe or socket.  So, as io_uring does internally,
+ * reads and writes on descriptors that are not O_DIRECT go in with
+ * RWF_NOWAIT (Linux >= 4.14; probed once, without it they go in as before):
+ * what the page cache or the pipe can serve at once completes inside
+ * io_submit, and what would have to wait comes back -EAGAIN (or short, or
+ * -EOPNOTSUPP from a file system without buffered NOWAIT writes, or is
+ * refused by io_submit for a file without FMODE_NOWAIT) and is redone:
+ *   - on a regular file or block device, by the core's thread pool (pread
+ *     and friends, counted in fallback_requests), so the user sees the
+ *     syscall's result; a short read that ends at the file size is EOF
+ *     and final, a short write under O_APPEND is final (redoing it would
+ *     append twice);
+ *   - on a pipe, socket or character device, by an IOCB_CMD_POLL for
+ *     POLLIN/POLLOUT, after which the NOWAIT transfer is submitted again:
+ *     such a request keeps AIO's stream semantics (the offset is ignored,
+ *     a read returns what is there, a write may be short) and completes
+ *     when data or room arrives, whether or not the descriptor is
+ *     O_NONBLOCK: -EAGAIN is never reported, and a waiting request can be
+ *     cancelled (io_cancel of the poll).
+ * O_DIRECT requests keep the plain path: NOWAIT would turn a full device
+ * queue into -EAGAIN and pool round trips.  Whether an fd is O_DIRECT is
+ * cached per descriptor number: a descriptor seen buffered costs no
+ * syscall, any other pays one fcntl(F_GETFL) per request (cheap next to a
+ * device I/O).  A stale entry only costs speed, never a wrong result: a
+ * NOWAIT O_DIRECT request that would wait is redone in the pool.
+ * fsync and fdsync exist since Linux 4.18 and run on a kernel workqueue.
+ * Nothing else has an AIO command: native_ops leaves fallocate and the
+ * metadata calls out and the core runs them in its thread pool.
  *
  * Every iocb carries IOCB_FLAG_RESFD, so the kernel bumps the context's
  * eventfd once per completion: event loops and the core's mixed waits
@@ -25,11 +48,15 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libaio.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -56,8 +83,28 @@ struct aio_ring {
 			 CAIO_OP_BIT(CAIO_OP_READV) | CAIO_OP_BIT(CAIO_OP_WRITEV) | \
 			 CAIO_OP_BIT(CAIO_OP_FSYNC) | CAIO_OP_BIT(CAIO_OP_FDSYNC))
 
+/* What a slot's iocb in the kernel is. */
+enum aio_slot_mode {
+	SLOT_PLAIN = 0,			/* the request as is: its event is final */
+	SLOT_NOWAIT,			/* a read/write with RWF_NOWAIT: may need a redo */
+	SLOT_POLL,			/* a poll standing in for a stream read/write */
+};
+
+/* What is known about a descriptor number; see the comment at the top. */
+enum aio_fd_mode {
+	FD_UNKNOWN = 0,
+	FD_BUFFERED,			/* not O_DIRECT: RWF_NOWAIT */
+	FD_DIRECT,			/* O_DIRECT: asked again each time */
+};
+
+#define FD_MODE_MAX	(1u << 20)	/* larger descriptors are never cached */
+
 struct aio_backend {
 	io_context_t io;
+	bool nowait;			/* the kernel takes RWF_NOWAIT */
+	uint8_t *slot_mode;		/* enum aio_slot_mode, by req->index */
+	uint8_t *fd_mode;		/* enum aio_fd_mode, by descriptor */
+	unsigned fd_mode_len;
 	struct aio_ring *ring;		/* NULL: unknown layout, always io_getevents */
 	struct iocb *iocbs;		/* one per request slot, by req->index */
 	struct iocb **batch;		/* the array handed to io_submit */
@@ -68,6 +115,8 @@ struct aio_backend {
 
 /* Set once the fdsync probe passed: the kernel does not change under us. */
 static int fdsync_probe_passed;
+/* The RWF_NOWAIT probe: 0 not run yet, 1 accepted, -1 refused. */
+static int nowait_probe_result;
 
 /* ---- setup ---- */
 
@@ -166,6 +215,40 @@ static int aio_probe_fdsync(io_context_t io, char *reason, size_t len)
 	return err;
 }
 
+/*
+ * Does io_submit take RWF_NOWAIT?  Kernels before 4.14 refuse any
+ * aio_rw_flags with EINVAL; later ones complete the read (a byte is in the
+ * pipe, so nothing can block even if the flag were ignored) or refuse it
+ * with EOPNOTSUPP for a pipe without FMODE_NOWAIT, which still means the
+ * flag is known.  Anything odd: no NOWAIT, the behaviour before it existed.
+ */
+static bool aio_probe_nowait(io_context_t io)
+{
+	struct timespec limit = { .tv_sec = 5 };
+	struct iocb cb, *cbs[1] = { &cb };
+	struct io_event ev;
+	int fds[2], ret;
+	char byte = 0;
+
+	if (__atomic_load_n(&nowait_probe_result, __ATOMIC_RELAXED))
+		return nowait_probe_result > 0;
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return false;
+	ret = -EIO;
+	if (write(fds[1], &byte, 1) == 1) {
+		io_prep_pread(&cb, fds[0], &byte, 1, 0);
+		cb.aio_rw_flags = RWF_NOWAIT;
+		ret = io_submit(io, 1, cbs);
+		if (ret == 1 && io_getevents(io, 1, 1, &ev, &limit) != 1)
+			ret = -EIO;	/* io_destroy() waits for it */
+	}
+	close(fds[0]);
+	close(fds[1]);
+	ret = ret == 1 || ret == -EOPNOTSUPP ? 1 : -1;
+	__atomic_store_n(&nowait_probe_result, ret, __ATOMIC_RELAXED);
+	return ret > 0;
+}
+
 /* The ring is read in user space only if it looks exactly like the layout
  * above.  libaio's io_getevents dereferences the same header, so the
  * io_context_t is known to be a mapped address wherever libaio works. */
@@ -182,6 +265,8 @@ static struct aio_ring *aio_ring_usable(io_context_t io)
 
 static void aio_free(struct aio_backend *ab)
 {
+	free(ab->fd_mode);
+	free(ab->slot_mode);
 	free(ab->events);
 	free(ab->batch);
 	free(ab->iocbs);
@@ -198,7 +283,8 @@ static struct aio_backend *aio_alloc(unsigned size)
 	ab->iocbs = calloc(size, sizeof(*ab->iocbs));
 	ab->batch = calloc(size, sizeof(*ab->batch));
 	ab->events = calloc(size, sizeof(*ab->events));
-	if (!ab->iocbs || !ab->batch || !ab->events) {
+	ab->slot_mode = calloc(size, sizeof(*ab->slot_mode));
+	if (!ab->iocbs || !ab->batch || !ab->events || !ab->slot_mode) {
 		aio_free(ab);
 		return NULL;
 	}
@@ -227,6 +313,7 @@ static int aio_init(caio_ctx *ctx, char *reason, size_t len)
 	if (err)
 		goto fail_destroy;
 	ab->ring = aio_ring_usable(ab->io);
+	ab->nowait = aio_probe_nowait(ab->io);
 	ctx->backend_data = ab;
 	ctx->native_ops = AIO_NATIVE_OPS;
 	return 0;
@@ -304,48 +391,51 @@ static int aio_fetch(caio_ctx *ctx, struct aio_backend *ab, unsigned min_nr,
 	return got + ret;
 }
 
-/* Run up to max buffered completions; returns how many ran. */
-static unsigned aio_run_events(caio_ctx *ctx, struct aio_backend *ab, unsigned max)
-{
-	unsigned n = 0;
-
-	while (n < max && ab->count) {
-		/* Copy first: the callback may submit, which must find the
-		 * buffer consistent. */
-		struct io_event ev = ab->events[ab->head++];
-
-		ab->count--;
-		ctx->kernel_inflight--;
-		/* res is an unsigned long carrying a negative errno */
-		caio__complete(ctx, ev.data, (int64_t)(long)ev.res);
-		n++;
-	}
-	return n;
-}
-
-static int aio_reap(caio_ctx *ctx, unsigned max)
-{
-	struct aio_backend *ab = ctx->backend_data;
-	unsigned ran = aio_run_events(ctx, ab, max);
-
-	/* One fetch per call: completions of requests that callbacks submit
-	 * wait for the next reap instead of extending this one forever. */
-	if (ran < max) {
-		aio_fetch(ctx, ab, 0, NULL);
-		ran += aio_run_events(ctx, ab, max - ran);
-	}
-	/* The core drained the eventfd before calling us; keep it readable
-	 * while fetched completions wait for another reap. */
-	if (ab->count && ctx->efd_watched)
-		caio__signal(ctx);
-	return ran;
-}
-
 /* ---- submission ---- */
 
 static size_t aio_clamp(size_t len)
 {
 	return len < CAIO_MAX_RW_COUNT ? len : CAIO_MAX_RW_COUNT;
+}
+
+static bool aio_is_rw(const caio_req *req)
+{
+	return req->op == CAIO_OP_READ || req->op == CAIO_OP_WRITE ||
+	       req->op == CAIO_OP_READV || req->op == CAIO_OP_WRITEV;
+}
+
+static void aio_remember_fd(struct aio_backend *ab, int fd, enum aio_fd_mode mode)
+{
+	unsigned len = ab->fd_mode_len ? ab->fd_mode_len : 64;
+	uint8_t *grown;
+
+	if ((unsigned)fd >= ab->fd_mode_len) {
+		while (len <= (unsigned)fd)
+			len *= 2;
+		if (len > FD_MODE_MAX)
+			return;
+		grown = realloc(ab->fd_mode, len);
+		if (!grown)
+			return;		/* not cached: asked again next time */
+		memset(grown + ab->fd_mode_len, 0, len - ab->fd_mode_len);
+		ab->fd_mode = grown;
+		ab->fd_mode_len = len;
+	}
+	ab->fd_mode[fd] = mode;
+}
+
+/* Should a read or write on fd carry RWF_NOWAIT (is it not O_DIRECT)? */
+static bool aio_fd_nowait(struct aio_backend *ab, int fd)
+{
+	int flags;
+
+	if ((unsigned)fd < ab->fd_mode_len && ab->fd_mode[fd] == FD_BUFFERED)
+		return true;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0)
+		return false;	/* a bad fd: io_submit reports it */
+	aio_remember_fd(ab, fd, flags & O_DIRECT ? FD_DIRECT : FD_BUFFERED);
+	return !(flags & O_DIRECT);
 }
 
 static struct iocb *aio_prepare(struct aio_backend *ab, int efd, caio_req *req)
@@ -379,6 +469,11 @@ static struct iocb *aio_prepare(struct aio_backend *ab, int efd, caio_req *req)
 		cb->aio_fildes = req->fd;
 		cb->aio_lio_opcode = IO_CMD_NOOP;
 	}
+	ab->slot_mode[req->index] = SLOT_PLAIN;
+	if (ab->nowait && aio_is_rw(req) && aio_fd_nowait(ab, req->fd)) {
+		cb->aio_rw_flags = RWF_NOWAIT;
+		ab->slot_mode[req->index] = SLOT_NOWAIT;
+	}
 	cb->data = req;
 	io_set_eventfd(cb, efd);
 	return cb;
@@ -397,27 +492,31 @@ static bool aio_transient(int err)
 	return err == 0 || err == -EAGAIN || err == -ENOMEM || err == -EINTR;
 }
 
-static bool aio_is_rw(const caio_req *req)
+/* Hand one request to the core's thread pool; false if there is none. */
+static bool aio_to_pool(caio_ctx *ctx, caio_req *req)
 {
-	return req->op == CAIO_OP_READ || req->op == CAIO_OP_WRITE ||
-	       req->op == CAIO_OP_READV || req->op == CAIO_OP_WRITEV;
-}
-
-/*
- * io_submit refuses with EINVAL a read or write on a file without
- * read_iter/write_iter (a directory, a device that only has .read), where
- * pread(2) answers something else (EISDIR) or even works.  Such a request
- * goes to the core's thread pool, so its result is exactly the syscall's.
- */
-static bool aio_refused_to_pool(caio_ctx *ctx, caio_req *req, int err)
-{
-	if (err != -EINVAL || !aio_is_rw(req))
-		return false;
 	if (caio__start_fallback_pool(ctx) < 0)
 		return false;
 	caio__pool_submit(ctx->pool, &req, 1);
 	ctx->stats.fallback_requests++;
 	return true;
+}
+
+/*
+ * io_submit refuses with EINVAL a read or write on a file without
+ * read_iter/write_iter (a directory, a device that only has .read), where
+ * pread(2) answers something else (EISDIR) or even works, and with
+ * EOPNOTSUPP a NOWAIT one on a file without FMODE_NOWAIT.  Such a request
+ * goes to the core's thread pool, so its result is exactly the syscall's.
+ */
+static bool aio_refused_to_pool(caio_ctx *ctx, struct aio_backend *ab,
+				caio_req *req, int err)
+{
+	bool nowait = ab->slot_mode[req->index] == SLOT_NOWAIT;
+
+	if (!aio_is_rw(req) || (err != -EINVAL && !(nowait && err == -EOPNOTSUPP)))
+		return false;
+	return aio_to_pool(ctx, req);
 }
 
 /*
@@ -444,7 +543,7 @@ static int aio_submit_batch(caio_ctx *ctx, struct aio_backend *ab,
 		} else if (aio_transient(ret)) {
 			break;
 		} else {
-			if (!aio_refused_to_pool(ctx, reqs[done], ret))
+			if (!aio_refused_to_pool(ctx, ab, reqs[done], ret))
 				caio__finish(ctx, reqs[done], ret);
 			done++;
 		}
@@ -477,6 +576,175 @@ static int aio_submit(caio_ctx *ctx, caio_req **reqs, unsigned nr,
 	return done;
 }
 
+/* ---- requests that would have waited ---- */
+
+static bool aio_is_read(const caio_req *req)
+{
+	return req->op == CAIO_OP_READ || req->op == CAIO_OP_READV;
+}
+
+/* The byte count a complete transfer returns. */
+static int64_t aio_wanted(const caio_req *req)
+{
+	size_t sum = 0;
+
+	if (req->op == CAIO_OP_READ || req->op == CAIO_OP_WRITE)
+		return aio_clamp(req->u.rw.len);
+	for (int i = 0; i < req->u.vec.cnt; i++)
+		sum += req->u.vec.iov[i].iov_len;
+	return aio_clamp(sum);
+}
+
+static bool aio_is_stream(const struct stat *st)
+{
+	return S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode) || S_ISCHR(st->st_mode);
+}
+
+/* A short NOWAIT transfer on a file: final, or only the part that did not
+ * have to wait?  A read that ends at the file size is EOF; a write is
+ * redone whole (the same bytes at the same offset) unless O_APPEND, where
+ * a redo would append again. */
+static bool aio_short_is_final(const caio_req *req, int64_t res, const struct stat *st)
+{
+	int flags;
+
+	if (aio_is_read(req))
+		return S_ISREG(st->st_mode) && req->offset + res >= st->st_size;
+	flags = fcntl(req->fd, F_GETFL);
+	return flags >= 0 && (flags & O_APPEND);
+}
+
+/* A stream request that would wait: poll for readiness in the kernel. */
+static bool aio_arm_poll(caio_ctx *ctx, struct aio_backend *ab, caio_req *req)
+{
+	struct iocb *cb = &ab->iocbs[req->index];
+
+	io_prep_poll(cb, req->fd, aio_is_read(req) ? POLLIN : POLLOUT);
+	cb->data = req;
+	io_set_eventfd(cb, ctx->efd);
+	ab->slot_mode[req->index] = SLOT_POLL;
+	if (io_submit(ab->io, 1, &cb) != 1)
+		return false;
+	caio__count_submit(ctx, 1);
+	return true;
+}
+
+/* Move a request whose event was consumed from the kernel to the pool. */
+static bool aio_kernel_to_pool(caio_ctx *ctx, caio_req *req)
+{
+	if (!aio_to_pool(ctx, req))
+		return false;
+	ctx->kernel_inflight--;
+	return true;
+}
+
+/* The poll of a stream request fired: submit the transfer again.  A
+ * refusal (the fd was closed meanwhile...) goes to the pool, which gives
+ * the syscall's answer. */
+static bool aio_poll_done(caio_ctx *ctx, struct aio_backend *ab, caio_req *req,
+			  int64_t *res)
+{
+	struct iocb *cb;
+	int ret;
+
+	if (req->cancel_requested) {
+		*res = -ECANCELED;	/* the transfer never ran */
+		return false;
+	}
+	cb = aio_prepare(ab, ctx->efd, req);
+	ret = io_submit(ab->io, 1, &cb);
+	if (ret == 1) {
+		caio__count_submit(ctx, 1);
+		return true;
+	}
+	*res = ret < 0 ? ret : -EAGAIN;
+	return aio_kernel_to_pool(ctx, req);
+}
+
+/* A NOWAIT transfer finished: keep its result, or redo what had to wait. */
+static bool aio_nowait_done(caio_ctx *ctx, struct aio_backend *ab, caio_req *req,
+			    int64_t *res)
+{
+	bool would_wait = *res == -EAGAIN || *res == -EOPNOTSUPP;
+	struct stat st;
+
+	if (!would_wait && (*res < 0 || *res >= aio_wanted(req)))
+		return false;
+	if (req->cancel_requested) {
+		if (would_wait)
+			*res = -ECANCELED;	/* it never ran: see aio_cancel */
+		return false;
+	}
+	if (fstat(req->fd, &st) < 0)
+		return aio_kernel_to_pool(ctx, req);	/* the pool reports the error */
+	if (aio_is_stream(&st)) {
+		if (*res >= 0)
+			return false;	/* a short stream transfer is final */
+		if (*res == -EAGAIN && aio_arm_poll(ctx, ab, req))
+			return true;
+		return aio_kernel_to_pool(ctx, req);
+	}
+	if (!would_wait && aio_short_is_final(req, *res, &st))
+		return false;
+	return aio_kernel_to_pool(ctx, req);
+}
+
+/* Returns true when req stays in flight (in the kernel or the pool) rather
+ * than completing with *res. */
+static bool aio_redirect(caio_ctx *ctx, struct aio_backend *ab, caio_req *req,
+			 int64_t *res)
+{
+	switch (ab->slot_mode[req->index]) {
+	case SLOT_NOWAIT:
+		return aio_nowait_done(ctx, ab, req, res);
+	case SLOT_POLL:
+		return aio_poll_done(ctx, ab, req, res);
+	default:
+		return false;
+	}
+}
+
+/* Run up to max buffered completions; returns how many ran. */
+static unsigned aio_run_events(caio_ctx *ctx, struct aio_backend *ab, unsigned max)
+{
+	unsigned n = 0;
+
+	while (n < max && ab->count) {
+		/* Copy first: the callback may submit, which must find the
+		 * buffer consistent. */
+		struct io_event ev = ab->events[ab->head++];
+		caio_req *req = ev.data;
+		/* res is an unsigned long carrying a negative errno */
+		int64_t res = (int64_t)(long)ev.res;
+
+		ab->count--;
+		if (aio_redirect(ctx, ab, req, &res))
+			continue;
+		ctx->kernel_inflight--;
+		caio__complete(ctx, req, res);
+		n++;
+	}
+	return n;
+}
+
+static int aio_reap(caio_ctx *ctx, unsigned max)
+{
+	struct aio_backend *ab = ctx->backend_data;
+	unsigned ran = aio_run_events(ctx, ab, max);
+
+	/* One fetch per call: completions of requests that callbacks submit
+	 * wait for the next reap instead of extending this one forever. */
+	if (ran < max) {
+		aio_fetch(ctx, ab, 0, NULL);
+		ran += aio_run_events(ctx, ab, max - ran);
+	}
+	/* The core drained the eventfd before calling us; keep it readable
+	 * while fetched completions wait for another reap. */
+	if (ab->count && ctx->efd_watched)
+		caio__signal(ctx);
+	return ran;
+}
+
 /* ---- cancel and teardown ---- */
 
 static int aio_cancel(caio_ctx *ctx, caio_req *req)
@@ -491,8 +759,11 @@ static int aio_cancel(caio_ctx *ctx, caio_req *req)
 	 * like any other; 0 was the older spelling of the same.  -EINVAL
 	 * means no cancel method (regular files' reads and writes have none)
 	 * or the iocb already completed: it completes with its real result.
+	 * A NOWAIT transfer has not waited for anything yet: if it comes back
+	 * "would wait", it ends -ECANCELED instead of being redone.
 	 */
-	if (ret == -EINPROGRESS || ret == 0) {
+	if (ret == -EINPROGRESS || ret == 0 ||
+	    ab->slot_mode[req->index] == SLOT_NOWAIT) {
 		req->cancel_requested = 1;
 		return -EINPROGRESS;
 	}

@@ -1534,6 +1534,192 @@ out:
 	free(rbuf);
 }
 
+/* ---- reads that would wait (Linux AIO: RWF_NOWAIT) ------------------------ */
+
+/* Writes one byte to fd unless *flush_returned is signalled within
+ * T_LOST_MS: a time limit that turns a hung flush into a failure. */
+struct watchdog {
+	pthread_t thread;
+	int done[2];		/* written when the flush returned */
+	int release_fd;		/* the pipe a hung io_submit waits on */
+	bool fired;
+};
+
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+
+	if (t_poll_readable(w->done[0], T_LOST_MS) == 0) {
+		w->fired = true;
+		if (write(w->release_fd, "w", 1) != 1)
+			t_note("watchdog: cannot write to the pipe");
+	}
+	return NULL;
+}
+
+static int watchdog_start(struct watchdog *w, int release_fd)
+{
+	w->release_fd = release_fd;
+	w->fired = false;
+	if (pipe2(w->done, O_CLOEXEC) < 0)
+		return -errno;
+	if (pthread_create(&w->thread, NULL, watchdog_main, w)) {
+		close(w->done[0]);
+		close(w->done[1]);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+static void watchdog_stop(struct watchdog *w)
+{
+	if (write(w->done[1], "d", 1) != 1)
+		t_note("watchdog: cannot stop it");
+	pthread_join(w->thread, NULL);
+	close(w->done[0]);
+	close(w->done[1]);
+}
+
+/*
+ * A read of an empty pipe must not block the submitting call: Linux AIO
+ * without RWF_NOWAIT waits inside io_submit until data arrives, which hangs
+ * an event loop forever when the writer is that loop.  Both kernel backends
+ * wait in the kernel instead (a poll), and the read completes once data is
+ * written, with what read(2) returns on a pipe: the bytes available (the
+ * offset is ignored).  A waiting read can be cancelled and consumes nothing.
+ * The thread pool answers ESPIPE (pread on a pipe), so only uring and linux
+ * run this case.
+ */
+static void case_pipe_read(void)
+{
+	struct result r = { 0 }, c = { 0 };
+	struct watchdog w;
+	bool watching = false;
+	caio_req *req = NULL;
+	caio_ctx *ctx = NULL;
+	int fds[2] = { -1, -1 };
+	char buf[16] = "", byte;
+	int ret;
+
+	if (!kernel_backend()) {
+		t_skip_case("%s reads a pipe with pread, which answers ESPIPE", backend_name);
+		return;
+	}
+	CHECK_SYS(pipe2(fds, O_CLOEXEC) == 0, "pipe2");
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	CHECK_EQ(caio_read(ctx, fds[0], buf, sizeof(buf), 0, record_cb, &r, NULL), 0,
+		 "caio_read of an empty pipe");
+	CHECK_EQ(watchdog_start(&w, fds[1]), 0, "starting the watchdog thread");
+	watching = true;
+	ret = caio_flush(ctx);
+	watchdog_stop(&w);
+	watching = false;
+	CHECK(!w.fired, "caio_flush blocked for %d ms on a read of an empty pipe", T_LOST_MS);
+	CHECK_EQ(ret, 1, "caio_flush");
+	CHECK_EQ(wait_ns(ctx, 1, 0), 0, "callbacks before anything was written");
+	CHECK_EQ(r.calls, 0, "the read completed before anything was written (res %lld)",
+		 (long long)r.res);
+	CHECK_EQ(caio_ctx_pending(ctx), 1, "pending while the pipe is empty");
+	CHECK_SYS(write(fds[1], "hello", 5) == 5, "write to the pipe");
+	CHECK_EQ(complete(ctx, &r), 5, "pipe read result: the bytes available");
+	CHECK(memcmp(buf, "hello", 5) == 0, "pipe read data: '%.5s'", buf);
+
+	/* Cancel a read that waits: -ECANCELED, and the next byte stays. */
+	CHECK_EQ(caio_read(ctx, fds[0], buf, sizeof(buf), 0, record_cb, &c, &req), 0,
+		 "caio_read of an empty pipe (to cancel)");
+	CHECK_EQ(caio_flush(ctx), 1, "caio_flush");
+	CHECK_EQ(wait_ns(ctx, 1, 0), 0, "callbacks of the read to cancel");
+	CHECK_EQ(caio_cancel(ctx, req), -EINPROGRESS, "caio_cancel of a waiting pipe read");
+	CHECK_EQ(complete(ctx, &c), -ECANCELED, "result of the cancelled pipe read");
+	CHECK_SYS(write(fds[1], "x", 1) == 1, "write to the pipe");
+	CHECK_EQ(read(fds[0], &byte, 1), 1, "the byte after the cancelled read");
+	CHECK_EQ(byte, 'x', "the byte after the cancelled read");
+out:
+	if (watching)
+		watchdog_stop(&w);
+	destroy(ctx);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+}
+
+/* Pages of fd's first len bytes in the page cache, or -errno. */
+static int64_t cached_pages(int fd, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t pages = (len + page - 1) / page;
+	unsigned char *vec = malloc(pages);
+	int64_t resident = 0;
+	void *map;
+
+	if (!vec)
+		return -ENOMEM;
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED || mincore(map, len, vec) < 0) {
+		resident = -errno;
+	} else {
+		for (size_t i = 0; i < pages; i++)
+			resident += vec[i] & 1;
+	}
+	if (map != MAP_FAILED)
+		munmap(map, len);
+	free(vec);
+	return resident;
+}
+
+/*
+ * A buffered read of data that is not in the page cache returns the right
+ * data.  On linux it must not run inside io_submit (where it would block
+ * the caller for the device): the NOWAIT read comes back -EAGAIN or short
+ * and the thread pool redoes it, which fallback_requests counts.
+ */
+static void case_uncached_read(void)
+{
+	enum { LEN = 8 * MIB, N = 8, SEED = 22 };
+	struct result res[N];
+	struct caio_stats st;
+	caio_ctx *ctx = NULL;
+	char *buf = NULL;
+	int64_t cached;
+	int fd = -1, i;
+
+	memset(res, 0, sizeof(res));
+	fd = open_tmp("uncached", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(setup_file(fd, LEN, SEED), 0, "writing the file");
+	CHECK_SYS(fsync(fd) == 0, "fsync");
+	CHECK_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0, "posix_fadvise(DONTNEED)");
+	cached = cached_pages(fd, LEN);
+	CHECK(cached >= 0, "mincore: %s", t_errno_name(cached));
+	if (cached > LEN / 4096 / 2) {
+		t_skip_case("%s keeps the file cached after POSIX_FADV_DONTNEED (%lld pages)",
+			    t_path(""), (long long)cached);
+		goto out;
+	}
+	buf = malloc(LEN);
+	CHECK_SYS(buf != NULL, "malloc");
+	memset(buf, 0, LEN);
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	for (i = 0; i < N; i++)
+		CHECK_EQ(caio_read(ctx, fd, buf + i * (LEN / N), LEN / N, (int64_t)i * (LEN / N),
+				   record_cb, &res[i], NULL), 0, "caio_read #%d", i);
+	CHECK_EQ(wait_idle(ctx), 0, "waiting for the reads");
+	for (i = 0; i < N; i++)
+		CHECK_EQ(res[i].res, LEN / N, "uncached read #%d result", i);
+	CHECK_EQ(t_pattern_mismatch(buf, LEN, SEED), -1, "first byte that differs");
+	CHECK_EQ(get_stats(ctx, &st), 0, "caio_ctx_stats");
+	if (backend == CAIO_BACKEND_LINUX)
+		CHECK(st.fallback_requests > 0,
+		      "no uncached read went to the pool (fallback_requests 0): "
+		      "they ran inside io_submit");
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+}
+
 /* 1 native, 0 through the pool, -1 either (decided by the backend). */
 static int expected_native(enum caio_op op)
 {
@@ -1848,6 +2034,8 @@ static const struct {
 	{ "metadata-files", case_metadata_files },
 	{ "metadata-names", case_metadata_names },
 	{ "odirect", case_odirect },
+	{ "pipe-read", case_pipe_read },
+	{ "uncached-read", case_uncached_read },
 	{ "op-native", case_op_native },
 	{ "callback-submit", case_callback_submit },
 	{ "fork", case_fork },
