@@ -240,23 +240,29 @@ WORKLOADS = [
 
 
 def files_helper(d, count):
-	"""The metadata workload itself (run in a fresh process)."""
+	"""The metadata workload itself (run in a fresh process): mkdir, create,
+	stat, unlink and rmdir of count files in directories of 1000."""
 	per_dir = 1000
-	names = []
+	top = os.path.join(d, 'files-%d' % count)
+	names, subs = [], []
 	out = {}
 	start = time.monotonic()
 	try:
+		os.mkdir(top)
 		for i in range(count):
 			if i % per_dir == 0:
-				sub = os.path.join(d, 'files', 'd%04d' % (i // per_dir))
-				os.makedirs(sub)
-			name = os.path.join(sub, 'f%04d' % (i % per_dir))
+				subs.append(os.path.join(top, 'd%04d' % (i // per_dir)))
+				os.mkdir(subs[-1])
+			name = os.path.join(subs[-1], 'f%04d' % (i % per_dir))
 			os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
 			names.append(name)
 		for name in names:
 			os.stat(name)
 		for name in names:
 			os.unlink(name)
+		for sub in subs:
+			os.rmdir(sub)
+		os.rmdir(top)
 		out['seconds'] = time.monotonic() - start
 	except OSError as e:
 		out['error'] = errno.errorcode.get(e.errno, str(e.errno))
