@@ -76,9 +76,13 @@ async def measure(ctx, fd, size, pattern, chunk, concurrency, seconds):
     latencies = []
     cursor = 0
     deadline = 0.0
+    # Reads really outstanding at once: a read that completes inside the
+    # submit call returns without yielding to the loop, so the other
+    # readers may never get to run and concurrency never materialises.
+    inflight = peak = 0
 
     async def reader():
-        nonlocal cursor
+        nonlocal cursor, inflight, peak
         clock = time.perf_counter_ns
         while time.perf_counter() < deadline:
             if pattern == "seq":
@@ -86,9 +90,12 @@ async def measure(ctx, fd, size, pattern, chunk, concurrency, seconds):
                 cursor = (cursor + 1) % nchunks
             else:
                 offset = rng.randrange(nchunks) * chunk
+            inflight += 1
+            peak = max(peak, inflight)
             start = clock()
             data = await ctx.read(chunk, fd, offset)
             latencies.append(clock() - start)
+            inflight -= 1
             if len(data) != chunk:
                 raise RuntimeError(f"short read: {len(data)} of {chunk} at {offset}")
 
@@ -96,6 +103,7 @@ async def measure(ctx, fd, size, pattern, chunk, concurrency, seconds):
     deadline = time.perf_counter() + min(0.2, seconds / 4)
     await asyncio.gather(*(reader() for _ in range(concurrency)))
     latencies.clear()
+    peak = 0
     began = time.perf_counter()
     deadline = began + seconds
     await asyncio.gather(*(reader() for _ in range(concurrency)))
@@ -103,7 +111,7 @@ async def measure(ctx, fd, size, pattern, chunk, concurrency, seconds):
     latencies.sort()
     ops = len(latencies)
     return {"pattern": pattern, "chunk": chunk, "concurrency": concurrency, "ops": ops,
-            "ops_per_s": ops / elapsed, "mb_per_s": ops * chunk / elapsed / 1e6,
+            "ops_per_s": ops / elapsed, "mb_per_s": ops * chunk / elapsed / 1e6, "peak_inflight": peak,
             "p50_us": percentile(latencies, 0.50) / 1e3, "p99_us": percentile(latencies, 0.99) / 1e3}
 
 
@@ -181,7 +189,8 @@ def print_header(args):
           f"{os.cpu_count()} CPUs, Python {platform.python_version()} ({sys.executable})")
     print(f"# page-cached file of {args.file_size // MiB} MiB, {args.seconds:g} s per cell"
           f"{f' (best of {args.repeat})' if args.repeat > 1 else ''}, "
-          f"asyncio loop, AsyncioContext(max_requests=512); latency = submit to result")
+          f"asyncio loop, AsyncioContext(max_requests=512); latency = submit to result;\n"
+          f"# inflt = most reads outstanding at once (below conc when reads finish inside the submit)")
     print(f"# load average before: {' '.join('%.2f' % x for x in os.getloadavg())} "
           "(other work on the machine skews every number)")
 
@@ -194,7 +203,8 @@ def print_rows(spec, backend, result):
     for row in result["rows"]:
         chunk = f"{row['chunk'] // KiB}K" if row["chunk"] < MiB else f"{row['chunk'] // MiB}M"
         print(f"{spec:<10} {backend:<7} {row['pattern']:<5} {chunk:>5} {row['concurrency']:>5} "
-              f"{row['ops_per_s']:>10.0f} {row['mb_per_s']:>9.1f} {row['p50_us']:>9.1f} {row['p99_us']:>9.1f}")
+              f"{row['ops_per_s']:>10.0f} {row['mb_per_s']:>9.1f} {row['p50_us']:>9.1f} {row['p99_us']:>9.1f}"
+              f" {row['peak_inflight']:>6}")
 
 
 def main(argv):
@@ -207,7 +217,7 @@ def main(argv):
     rows = []
     try:
         print(f"{'module':<10} {'backend':<7} {'io':<5} {'chunk':>5} {'conc':>5} "
-              f"{'ops/s':>10} {'MB/s':>9} {'p50 us':>9} {'p99 us':>9}")
+              f"{'ops/s':>10} {'MB/s':>9} {'p50 us':>9} {'p99 us':>9} {'inflt':>6}")
         for spec in args.module:
             for backend in backends:
                 result = spawn(spec, backend, path, args)

@@ -308,3 +308,31 @@ def test_one_context_per_thread(backend, tmp_path):
         t.join(120)
     assert not any(t.is_alive() for t in threads), "a worker thread hung"
     assert not errors, errors
+
+
+def test_awaiting_io_lets_other_tasks_run(backend, rwfd):
+    # Like the original caio (and any I/O in asyncio that has to wait), an
+    # awaited operation gives the loop a chance to run other tasks: a task
+    # reading a cached file in a loop must not starve everyone else until
+    # it is done (a server reading one big file would stop answering).
+    os.pwrite(rwfd, os.urandom(200 * 4096), 0)
+    progress = []
+
+    async def reader(ctx):
+        for i in range(200):
+            await ctx.read(4096, rwfd, i * 4096)
+            progress.append(i)
+
+    async def main():
+        async with backend.aio.AsyncioContext() as ctx:
+            task = asyncio.ensure_future(reader(ctx))
+            seen = set()
+            while not task.done():
+                seen.add(len(progress))
+                await asyncio.sleep(0)
+            await task
+            return seen
+    seen = run(main())
+    between = [n for n in seen if 0 < n < 200]
+    assert len(between) >= 10, \
+        f"the reader yielded to other tasks only {len(between)} times in 200 reads: it starves the loop"
