@@ -230,8 +230,9 @@ static bool aio_probe_nowait(io_context_t io)
 	int fds[2], ret;
 	char byte = 0;
 
-	if (__atomic_load_n(&nowait_probe_result, __ATOMIC_RELAXED))
-		return nowait_probe_result > 0;
+	ret = __atomic_load_n(&nowait_probe_result, __ATOMIC_RELAXED);
+	if (ret)
+		return ret > 0;
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return false;
 	ret = -EIO;
