@@ -1536,30 +1536,35 @@ out:
 
 /* ---- reads that would wait (Linux AIO: RWF_NOWAIT) ------------------------ */
 
-/* Writes one byte to fd unless *flush_returned is signalled within
- * T_LOST_MS: a time limit that turns a hung flush into a failure. */
+/* A time limit that turns a hung flush into a failure: unless stopped
+ * within T_LOST_MS, it unblocks the pipe the flush waits on (writes a byte
+ * to a write end, or reads a pipeful from a read end). */
 struct watchdog {
 	pthread_t thread;
 	int done[2];		/* written when the flush returned */
-	int release_fd;		/* the pipe a hung io_submit waits on */
+	int write_fd, read_fd;	/* what to unblock, or -1 */
 	bool fired;
 };
 
 static void *watchdog_main(void *arg)
 {
 	struct watchdog *w = arg;
+	char buf[65536];
 
-	if (t_poll_readable(w->done[0], T_LOST_MS) == 0) {
-		w->fired = true;
-		if (write(w->release_fd, "w", 1) != 1)
-			t_note("watchdog: cannot write to the pipe");
-	}
+	if (t_poll_readable(w->done[0], T_LOST_MS) != 0)
+		return NULL;
+	w->fired = true;
+	if (w->write_fd >= 0 && write(w->write_fd, "w", 1) != 1)
+		t_note("watchdog: cannot write to the pipe");
+	if (w->read_fd >= 0 && read(w->read_fd, buf, sizeof(buf)) <= 0)
+		t_note("watchdog: cannot read from the pipe");
 	return NULL;
 }
 
-static int watchdog_start(struct watchdog *w, int release_fd)
+static int watchdog_start(struct watchdog *w, int write_fd, int read_fd)
 {
-	w->release_fd = release_fd;
+	w->write_fd = write_fd;
+	w->read_fd = read_fd;
 	w->fired = false;
 	if (pipe2(w->done, O_CLOEXEC) < 0)
 		return -errno;
@@ -1609,7 +1614,7 @@ static void case_pipe_read(void)
 	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
 	CHECK_EQ(caio_read(ctx, fds[0], buf, sizeof(buf), 0, record_cb, &r, NULL), 0,
 		 "caio_read of an empty pipe");
-	CHECK_EQ(watchdog_start(&w, fds[1]), 0, "starting the watchdog thread");
+	CHECK_EQ(watchdog_start(&w, fds[1], -1), 0, "starting the watchdog thread");
 	watching = true;
 	ret = caio_flush(ctx);
 	watchdog_stop(&w);
@@ -1634,6 +1639,57 @@ static void case_pipe_read(void)
 	CHECK_SYS(write(fds[1], "x", 1) == 1, "write to the pipe");
 	CHECK_EQ(read(fds[0], &byte, 1), 1, "the byte after the cancelled read");
 	CHECK_EQ(byte, 'x', "the byte after the cancelled read");
+out:
+	if (watching)
+		watchdog_stop(&w);
+	destroy(ctx);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+}
+
+/*
+ * linux: a write to a full pipe waits in the kernel (a poll for POLLOUT)
+ * instead of blocking io_submit, even on an O_NONBLOCK descriptor: the
+ * backend never reports RWF_NOWAIT's -EAGAIN (io_uring, by contrast,
+ * returns -EAGAIN for O_NONBLOCK files, hence linux only).  It completes
+ * once a reader makes room.
+ */
+static void case_pipe_write_full(void)
+{
+	struct result r = { 0 };
+	struct watchdog w;
+	bool watching = false;
+	caio_ctx *ctx = NULL;
+	int fds[2] = { -1, -1 };
+	char chunk[4096], drain[4096];
+	int ret;
+
+	if (backend != CAIO_BACKEND_LINUX) {
+		t_skip_case("RWF_NOWAIT handling of the linux backend");
+		return;
+	}
+	memset(chunk, 'p', sizeof(chunk));
+	CHECK_SYS(pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0, "pipe2");
+	while (write(fds[1], chunk, sizeof(chunk)) > 0)
+		;
+	CHECK_SYS(errno == EAGAIN, "filling the pipe");
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	CHECK_EQ(caio_write(ctx, fds[1], "z", 1, 0, record_cb, &r, NULL), 0,
+		 "caio_write to a full pipe");
+	CHECK_EQ(watchdog_start(&w, -1, fds[0]), 0, "starting the watchdog thread");
+	watching = true;
+	ret = caio_flush(ctx);
+	watchdog_stop(&w);
+	watching = false;
+	CHECK(!w.fired, "caio_flush blocked for %d ms on a write to a full pipe", T_LOST_MS);
+	CHECK_EQ(ret, 1, "caio_flush");
+	CHECK_EQ(wait_ns(ctx, 1, 0), 0, "callbacks while the pipe is full");
+	CHECK_EQ(r.calls, 0, "the write completed while the pipe was full (res %lld)",
+		 (long long)r.res);
+	CHECK_SYS(read(fds[0], drain, sizeof(drain)) == sizeof(drain), "read from the pipe");
+	CHECK_EQ(complete(ctx, &r), 1, "write result once there is room");
 out:
 	if (watching)
 		watchdog_stop(&w);
@@ -2035,6 +2091,7 @@ static const struct {
 	{ "metadata-names", case_metadata_names },
 	{ "odirect", case_odirect },
 	{ "pipe-read", case_pipe_read },
+	{ "pipe-write-full", case_pipe_write_full },
 	{ "uncached-read", case_uncached_read },
 	{ "op-native", case_op_native },
 	{ "callback-submit", case_callback_submit },
