@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 /*
- * Threading model: N loops (one per CPU by default), each one thread with
+ * Threading model: N loops (two per CPU by default), each one thread with
  * its own caio context, polling the FUSE device (shared, or its own clone
  * with clone_fd) and the context's eventfd.  A loop that wakes for the
  * device reads every request available (up to a bound), runs the handlers
