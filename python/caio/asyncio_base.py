@@ -159,6 +159,10 @@ class AsyncioContextBase(abc.ABC):
                         self.loop.call_soon(self._flush)
                 else:
                     fast_submit(op, future, True)
+                    if future.done():
+                        # Finished inside the submit (page cache): still
+                        # let other tasks run, as I/O that waits would.
+                        await asyncio.sleep(0)
                 return await future
             op.set_callback(partial(self._on_done, future))
             if self.context.submit(op) != 1:
