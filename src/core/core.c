@@ -716,6 +716,9 @@ static int block_once(caio_ctx *ctx, int64_t deadline)
 	}
 	if (ctx->done_head)
 		return 0;
+	/* With no deadline to keep, work instead of sleeping. */
+	if (deadline < 0 && ctx->pool_inflight && caio__pool_help(ctx->pool))
+		return 0;
 	struct pollfd pfd = { .fd = ctx->efd, .events = POLLIN };
 	int timeout_ms = deadline < 0 ? -1 : (int)((left + 999999) / 1000000);
 

@@ -119,6 +119,7 @@ void caio__pool_free(struct caio_pool *pool, bool forked);	/* after it went idle
 void caio__pool_submit(struct caio_pool *pool, caio_req **reqs, unsigned nr);
 int caio__pool_reap(struct caio_pool *pool, unsigned max);
 int caio__pool_cancel(struct caio_pool *pool, caio_req *req);	/* 0 or -EALREADY */
+bool caio__pool_help(struct caio_pool *pool);	/* run a waiting request on this thread */
 
 /* select.c */
 int caio__select(caio_ctx *ctx, const char *requested, char *err, size_t errlen);
