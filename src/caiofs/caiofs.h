@@ -72,6 +72,7 @@ struct cfs_inode {
 	int32_t handle_type;
 	uint8_t handle_bytes;			/* 0: no handle (pinned) */
 	struct cfs_file *files;			/* open files, for when the handle is stale */
+	int64_t cache_ctime_ns, cache_size;	/* backing file at the last open (cache=auto) */
 	unsigned char handle[];
 };
 
@@ -150,6 +151,7 @@ void cfs_inode_forget(struct cfs_inode *in, uint64_t nlookup);
 int cfs_inode_open(struct cfs_inode *in, int flags);
 void cfs_inode_file_add(struct cfs_inode *in, struct cfs_file *f);
 void cfs_inode_file_remove(struct cfs_inode *in, struct cfs_file *f);
+bool cfs_inode_cache_unchanged(struct cfs_inode *in, const struct stat *st);
 void cfs_inode_shrink(void);
 struct cfs_inode *cfs_inode_pin_victim(int pfd, const char *name);
 void cfs_inode_unpin_victim(struct cfs_inode *in);

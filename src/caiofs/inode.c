@@ -588,6 +588,26 @@ void cfs_inode_file_remove(struct cfs_inode *in, struct cfs_file *f)
 		close(fd);
 }
 
+/*
+ * cache=auto: may the kernel keep the pages it cached of this file at an
+ * earlier open?  Yes while the backing file's change time and size are
+ * those recorded then: only writes through this mount, which go through
+ * those pages, can have happened since.  (Close-to-open consistency, as
+ * NFS gives.)  Records st for the next open.
+ */
+bool cfs_inode_cache_unchanged(struct cfs_inode *in, const struct stat *st)
+{
+	int64_t ctime_ns = st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+	bool same;
+
+	pthread_mutex_lock(&tab.lock);
+	same = in->cache_ctime_ns == ctime_ns && in->cache_size == st->st_size;
+	in->cache_ctime_ns = ctime_ns;
+	in->cache_size = st->st_size;
+	pthread_mutex_unlock(&tab.lock);
+	return same;
+}
+
 /* A new open file of the inode, with the backing open flags. */
 int cfs_inode_open(struct cfs_inode *in, int flags)
 {

@@ -1,5 +1,7 @@
 # test_cache_modes.py - the data-path cases again under each kernel cache mode (writeback, keep cache, direct_io).
 import errno
+import os
+import time
 
 import pytest
 
@@ -33,6 +35,8 @@ CASES = [
 	test_data.test_concurrent_writers_processes,
 	test_locks.test_posix_lock_conflict,
 ]
+
+MiB = 1 << 20
 
 MODES = [['writeback_cache'], ['cache=always'], ['cache=never'], ['direct_io'],
 	 ['writeback_cache', 'cache=always']]
@@ -70,3 +74,66 @@ def test_sqlite_with_cache_never(mount_factory, backend, journal):
 	"""SQLite's WAL index is a shared mapping of the -shm file: it must work
 	even when caching is off."""
 	test_locks.test_sqlite_two_processes(mount_factory(backend, ['cache=never']), journal)
+
+
+def read_bytes_served(m):
+	"""Bytes the daemon has read for the kernel so far."""
+	return m.stat_json()['ops'].get('read', {}).get('bytes', 0)
+
+
+def read_through_mount(m, name):
+	with open(m.path(name), 'rb') as f:
+		return f.read()
+
+
+@pytest.mark.one_backend
+def test_auto_keeps_cache_of_unchanged_file(mnt):
+	"""cache=auto (the default): a second open of a file nobody changed
+	reads from the kernel's page cache, not from the daemon."""
+	data = os.urandom(4 * MiB)
+	with open(mnt.spath('hot'), 'wb') as f:
+		f.write(data)
+	assert read_through_mount(mnt, 'hot') == data
+	before = read_bytes_served(mnt)
+	assert read_through_mount(mnt, 'hot') == data
+	served = read_bytes_served(mnt) - before
+	assert served < MiB, 'the second read of an unchanged file fetched %d bytes again' % served
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize('change', ['same_size', 'truncate_and_rewrite', 'through_other_name'])
+def test_auto_drops_cache_when_source_changed(mnt, change):
+	"""cache=auto: a change made to the source behind the mount's back
+	between two opens is seen by the second open, even at the same size."""
+	old, new = b'A' * (256 * 1024), b'B' * (256 * 1024)
+	with open(mnt.spath('f'), 'wb') as f:
+		f.write(old)
+	if change == 'through_other_name':
+		os.link(mnt.spath('f'), mnt.spath('other'))
+	assert read_through_mount(mnt, 'f') == old
+	time.sleep(0.05)	# a change time that differs even on coarse clocks
+	target = mnt.spath('other' if change == 'through_other_name' else 'f')
+	if change == 'truncate_and_rewrite':
+		os.truncate(target, 0)
+	fd = os.open(target, os.O_WRONLY)
+	try:
+		os.pwrite(fd, new, 0)
+	finally:
+		os.close(fd)
+	assert read_through_mount(mnt, 'f') == new
+
+
+@pytest.mark.one_backend
+def test_auto_cache_follows_writes_through_mount(mnt):
+	"""Writes through the mount go through the kept pages: a reopen reads
+	what was written, wherever the previous open left the cache."""
+	with open(mnt.path('w'), 'wb') as f:
+		f.write(b'1' * 100000)
+	assert read_through_mount(mnt, 'w') == b'1' * 100000
+	with open(mnt.path('w'), 'r+b') as f:
+		f.seek(5000)
+		f.write(b'2' * 3000)
+	expect = b'1' * 5000 + b'2' * 3000 + b'1' * 92000
+	assert read_through_mount(mnt, 'w') == expect
+	with open(mnt.spath('w'), 'rb') as f:
+		assert f.read() == expect
