@@ -41,6 +41,7 @@ struct cfs_options {
 	unsigned spin_us;		/* loops poll this long after work before sleeping */
 	unsigned read_ahead_kb;		/* the mount's bdi readahead; 0 = kernel's */
 	int read_ahead_kb_set;
+	int spin_us_set;
 	int default_permissions;
 	int allow_other;
 	int read_only;

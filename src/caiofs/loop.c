@@ -399,13 +399,15 @@ static bool device_one(struct cfs_loop *loop)
 	return true;
 }
 
-static void device_drain(struct cfs_loop *loop)
+/* Returns the number of requests read. */
+static unsigned device_drain(struct cfs_loop *loop)
 {
 	unsigned i;
 
 	for (i = 0; i < CFS_DRAIN_MAX && !loop->stopping; i++)
 		if (!device_one(loop))
 			break;
+	return i;
 }
 
 /* ---- requests waiting for a caio slot ----------------------------------- */
@@ -464,6 +466,31 @@ static void loop_finish(struct cfs_loop *loop)
 	cfs_stats_publish_caio(&loop->stats, loop->ctx);
 }
 
+/* The loop polling after work (spin_us), if any. */
+static struct cfs_loop *cfs_spinner;
+
+/*
+ * Whether to poll after this burst of got requests.  Only a client that
+ * waits for each reply before it sends the next request (tar, cp, one
+ * psync writer) gains: when requests arrive several at a time, they keep
+ * the loops awake anyway, and a spinning loop would take the CPU that the
+ * clients and the other loops need.
+ */
+static bool spin_after(struct cfs_loop *loop, unsigned got, bool spinning,
+		       uint64_t *busy_at)
+{
+	struct cfs_loop *none = NULL;
+
+	if (got > 1) {
+		if (spinning)
+			__atomic_store_n(&cfs_spinner, NULL, __ATOMIC_RELAXED);
+		return false;
+	}
+	*busy_at = cfs_now_ns();
+	return spinning || __atomic_compare_exchange_n(&cfs_spinner, &none, loop, false,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 static void *loop_main(void *arg)
 {
 	struct cfs_loop *loop = arg;
@@ -480,25 +507,27 @@ static void *loop_main(void *arg)
 	bool spinning = false;
 
 	while (!loop->dev_gone && !loop->stopping) {
-		/* After work, poll instead of sleeping for spin_us: a context
-		 * switch costs more than a few empty epoll_wait calls when the
-		 * next request or completion is microseconds away. */
+		/* After work, poll instead of sleeping for spin_us: waking a
+		 * sleeping thread on an idle CPU costs tens of microseconds,
+		 * more than many empty epoll_wait calls when the next request
+		 * of a single-threaded client (tar, a build) is that close.
+		 * One loop at a time, so that the client keeps a CPU. */
 		n = epoll_wait(loop->epfd, ev, 8,
 			       spinning ? 0 : loop->flush_failed ? 1 : -1);
 		if (n <= 0) {
 			if (loop->flush_failed)
 				loop_flush(loop);
-			if (spinning && cfs_now_ns() - busy_at > spin_ns)
+			if (spinning && cfs_now_ns() - busy_at > spin_ns) {
 				spinning = false;
+				__atomic_store_n(&cfs_spinner, NULL, __ATOMIC_RELAXED);
+			}
 			continue;
 		}
-		if (spin_ns) {
-			busy_at = cfs_now_ns();
-			spinning = true;
-		}
+		unsigned got = 0;
+
 		for (i = 0; i < n; i++) {
 			if (ev[i].data.u32 == TAG_DEV)
-				device_drain(loop);
+				got += device_drain(loop);
 			else if (ev[i].data.u32 == TAG_CAIO)
 				caio_reap(loop->ctx, 0);
 			else
@@ -513,7 +542,11 @@ static void *loop_main(void *arg)
 			loop_flush(loop);
 		}
 		cfs_stats_publish_caio(&loop->stats, loop->ctx);
+		if (spin_ns && got)
+			spinning = spin_after(loop, got, spinning, &busy_at);
 	}
+	if (spinning)
+		__atomic_store_n(&cfs_spinner, NULL, __ATOMIC_RELAXED);
 	loop_finish(loop);
 	eventfd_write(cfs.loops_done_fd, 1);
 	return NULL;

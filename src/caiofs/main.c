@@ -89,6 +89,7 @@ static const struct fuse_opt cfs_opt_spec[] = {
 	CFS_OPT("direct_io", direct_io, 1),
 	CFS_OPT("read_ahead_kb=%u", read_ahead_kb, 0),
 	CFS_OPT("spin_us=%u", spin_us, 0),
+	CFS_OPT("spin_us=", spin_us_set, 1),
 	CFS_OPT("read_ahead_kb=", read_ahead_kb_set, 1),
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
@@ -145,6 +146,7 @@ static void usage(void)
 	       "    -o backend=NAME        auto|uring|linux|thread|sync (default: auto, honours CAIO_IMPL)\n"
 	       "    -o threads=N           event loops, each with its own caio context (default: 2 x CPUs)\n"
 	       "    -o queue_depth=N       caio requests in flight per loop (default: 256)\n"
+	       "    -o spin_us=N           after a lone request, one loop polls this long before sleeping (default: 100)\n"
 	       "    -o cache=MODE          never|auto|always: kernel caching preset (default: auto)\n"
 	       "    -o attr_timeout=S      attribute cache timeout in seconds (default: 1)\n"
 	       "    -o entry_timeout=S     name lookup cache timeout in seconds (default: 1)\n"
@@ -348,6 +350,11 @@ static int check_numbers(struct cfs_options *o)
 		o->queue_depth = 256;
 	if (!o->read_ahead_kb_set)
 		o->read_ahead_kb = 1024;
+	/* Measured with tar -x of /usr/include: 2x faster with a spinner
+	 * (each request of a one-at-a-time client skips the loop's wake-up),
+	 * for 5% less at queue depth 32 where spinning steals CPU. */
+	if (!o->spin_us_set)
+		o->spin_us = 100;
 	if (o->queue_depth > 65536) {
 		fprintf(stderr, "caiofs: queue_depth=%u is too large (at most 65536)\n",
 			o->queue_depth);

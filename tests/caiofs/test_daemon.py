@@ -694,3 +694,26 @@ def test_man_page_documents_options_and_security():
 	for word in ('default_permissions', 'allow_other', 'fstab', 'caiofs-stat',
 		     'SIGUSR1', 'CAIO_IMPL'):
 		assert word in text, 'caiofs.1 does not mention %s' % word
+
+
+def daemon_cpu_seconds(pid):
+	with open('/proc/%d/stat' % pid) as f:
+		fields = f.read().rsplit(')', 1)[1].split()
+	return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize('options', [[], ['spin_us=5000']], ids=['default', 'spin5ms'])
+def test_idle_daemon_does_not_spin(mount_factory, backend, options):
+	"""After a run of one-at-a-time requests the polling loop goes back to
+	sleep: an idle mount costs no CPU."""
+	m = mount_factory(backend, options)
+	write_file(m.path('f'), b'x' * 4096)
+	for _ in range(500):
+		os.stat(m.path('f'))
+		read_file(m.path('f'))
+	time.sleep(0.5)		# well past any spin window
+	before = daemon_cpu_seconds(m.pid)
+	time.sleep(2)
+	used = daemon_cpu_seconds(m.pid) - before
+	assert used < 0.5, 'the idle daemon used %.2f s of CPU in 2 s' % used
