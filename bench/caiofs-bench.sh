@@ -24,6 +24,10 @@ cleanup() {
 			fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null ||
 				umount -l "$m"
 		done
+	# the loop device of the source filesystem, if it is still there
+	losetup -j "$scratch/source.img" 2>/dev/null | cut -d: -f1 | while read -r dev; do
+		losetup -d "$dev"
+	done
 	rm -rf "$scratch"
 }
 trap cleanup EXIT
