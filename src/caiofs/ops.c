@@ -650,16 +650,22 @@ static int backing_flags(int flags)
 	return flags & ~O_NOFOLLOW;
 }
 
-static void set_cache_flags(struct fuse_file_info *fi, struct cfs_inode *in, int fd)
+/* st: the open file's attributes when the caller has them, or NULL. */
+static void set_cache_flags(struct fuse_file_info *fi, struct cfs_inode *in, int fd,
+			    const struct stat *st)
 {
-	struct stat st;
+	struct stat own;
 
 	if (cfs.opt.direct_io || cfs.opt.cache_mode == CFS_CACHE_NEVER)
 		fi->direct_io = 1;
 	if (cfs.opt.keep_cache || cfs.opt.cache_mode == CFS_CACHE_ALWAYS)
 		fi->keep_cache = 1;
-	else if (!fi->direct_io && !fstat(fd, &st))
-		fi->keep_cache = cfs_inode_cache_unchanged(in, &st);
+	else if (!fi->direct_io) {
+		if (!st && !fstat(fd, &own))
+			st = &own;
+		if (st)
+			fi->keep_cache = cfs_inode_cache_unchanged(in, st);
+	}
 }
 
 static struct cfs_file *file_new(struct cfs_inode *in, int fd, int flags)
@@ -708,7 +714,7 @@ static void cfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)f;
-	set_cache_flags(fi, in, fd);
+	set_cache_flags(fi, in, fd, NULL);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		file_free(f);		/* interrupted: no release will come */
 }
@@ -758,7 +764,7 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fi->fh = (uintptr_t)f;
-	set_cache_flags(fi, f->inode, fd);
+	set_cache_flags(fi, f->inode, fd, &e.attr);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		file_free(f);
 		cfs_inode_forget(cfs_inode(e.ino), 1);
