@@ -28,6 +28,7 @@ struct cfs_options {
 	char *cache;			/* never|auto|always */
 	unsigned threads;		/* event loops; 0 = number of CPUs */
 	unsigned queue_depth;		/* caio slots per loop */
+	unsigned batch;			/* most requests per kernel submission; 0 = all ready */
 	double attr_timeout;
 	double entry_timeout;
 	double negative_timeout;

@@ -567,6 +567,7 @@ int cfs_loop_new_ctx(caio_ctx **ctxp, char *err, size_t errlen)
 	p.size = sizeof(p);
 	p.flags = CAIO_CTX_QUIET;
 	p.max_requests = cfs.opt.queue_depth;
+	p.batch = cfs.opt.batch;
 	p.backend = cfs.opt.backend;
 	p.error = err;
 	p.error_len = errlen;

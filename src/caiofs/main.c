@@ -77,6 +77,7 @@ static const struct fuse_opt cfs_opt_spec[] = {
 	CFS_OPT("cache=%s", cache, 0),
 	CFS_OPT("threads=%u", threads, 0),
 	CFS_OPT("queue_depth=%u", queue_depth, 0),
+	CFS_OPT("batch=%u", batch, 0),
 	CFS_OPT("attr_timeout=%lf", attr_timeout, 0),
 	CFS_OPT("attr_timeout=", attr_timeout_set, 1),
 	CFS_OPT("entry_timeout=%lf", entry_timeout, 0),
@@ -146,6 +147,7 @@ static void usage(void)
 	       "    -o backend=NAME        auto|uring|linux|thread|sync (default: auto, honours CAIO_IMPL)\n"
 	       "    -o threads=N           event loops, each with its own caio context (default: 2 x CPUs)\n"
 	       "    -o queue_depth=N       caio requests in flight per loop (default: 256)\n"
+	       "    -o batch=N             most requests per kernel submission (default: 0, all that are ready)\n"
 	       "    -o spin_us=N           after a lone request, one loop polls this long before sleeping (default: 100)\n"
 	       "    -o cache=MODE          never|auto|always: kernel caching preset (default: auto)\n"
 	       "    -o attr_timeout=S      attribute cache timeout in seconds (default: 1)\n"

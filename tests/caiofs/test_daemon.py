@@ -532,6 +532,26 @@ def test_requests_are_batched(mount_factory, backend):
 	assert caio['bytes_read'] >= 16 * MiB, caio
 
 
+@pytest.mark.one_backend
+def test_batch_option_bounds_submissions(mount_factory, backend):
+	"""-o batch=1 hands every request to the kernel on its own, data intact."""
+	if shutil.which('fio') is None:
+		pytest.skip('fio is not installed')
+	m = mount_factory(backend, ['batch=1'])
+	data = os.urandom(16 * MiB)
+	with open(m.spath('f'), 'wb') as f:
+		f.write(data)
+	res = subprocess.run(['fio', '--name=batch', '--filename=' + m.path('f'), '--rw=randread',
+			      '--bs=4k', '--ioengine=libaio', '--iodepth=32', '--direct=1',
+			      '--output-format=json'],
+			     capture_output=True, text=True, timeout=120)
+	assert res.returncode == 0, res.stderr
+	caio = m.stat_json()['caio']
+	assert caio['bytes_read'] >= 16 * MiB, caio
+	assert caio['max_batch'] == 1, caio
+	assert read_file(m.path('f')) == data
+
+
 def all_idle(stats):
 	busy = {op: v['in_flight'] for op, v in stats['ops'].items() if v['in_flight']}
 	return not busy and stats['caio']['pending'] == 0, busy
