@@ -39,6 +39,9 @@ class AsyncioContextBase(abc.ABC):
     """
 
     MAX_REQUESTS_DEFAULT = 512
+    # Operations in a row that may finish inside their submit before the
+    # submitting task yields to the event loop once.
+    INLINE_STREAK_MAX = 32
     CONTEXT_CLASS = None    # type: ContextType
     OPERATION_CLASS = None  # type: OperationType
 
@@ -51,6 +54,7 @@ class AsyncioContextBase(abc.ABC):
         self._free_slots = max_requests
         self._slot_waiters = collections.deque()
         self._flush_scheduled = False
+        self._inline_streak = 0
         self._reader_fd = None
         self.context = self._create_context(max_requests, **kwargs)
         # The fast path: the context resolves our futures itself.
@@ -159,9 +163,17 @@ class AsyncioContextBase(abc.ABC):
                         self.loop.call_soon(self._flush)
                 else:
                     fast_submit(op, future, True)
-                    if future.done():
-                        # Finished inside the submit (page cache): still
-                        # let other tasks run, as I/O that waits would.
+                    if not future.done():
+                        self._inline_streak = 0
+                    elif self._inline_streak < self.INLINE_STREAK_MAX:
+                        # Finished inside the submit (page cache): no
+                        # trip through the event loop, as for any
+                        # awaitable that is already done...
+                        self._inline_streak += 1
+                    else:
+                        # ...but other tasks get a turn now and then,
+                        # as they would if this I/O had to wait.
+                        self._inline_streak = 0
                         await asyncio.sleep(0)
                 return await future
             op.set_callback(partial(self._on_done, future))

@@ -211,7 +211,8 @@ static int ctx_open(pycaio_context *ctx, const char *backend, unsigned max_reque
 	char reason[512] = "";
 	struct caio_params params = {
 		.size = sizeof(params),
-		.flags = CAIO_CTX_NO_ENV | CAIO_CTX_QUIET | (sqpoll ? CAIO_CTX_SQPOLL : 0),
+		.flags = CAIO_CTX_NO_ENV | CAIO_CTX_QUIET | CAIO_CTX_LAZY_EVENTFD |
+			 (sqpoll ? CAIO_CTX_SQPOLL : 0),
 		.max_requests = max_requests,
 		.threads = threads,
 		.backend = backend,
@@ -239,8 +240,11 @@ static int ctx_open(pycaio_context *ctx, const char *backend, unsigned max_reque
 	ctx->efd = caio_ctx_eventfd(caio);
 	ctx->pid = getpid();
 	ctx->sqpoll = sqpoll && caio_ctx_backend(caio) == CAIO_BACKEND_URING;
-	ctx->reap_after_flush = caio_ctx_backend(caio) == CAIO_BACKEND_URING ||
-				caio_ctx_backend(caio) == CAIO_BACKEND_LINUX;
+	/* Page-cached reads often finish inside the flush: io_uring and AIO
+	 * complete them in the kernel call, the pool reads them with
+	 * RWF_NOWAIT on the caller's thread.  Reaping at once spares the
+	 * event loop a trip through the eventfd. */
+	ctx->reap_after_flush = caio_ctx_backend(caio) != CAIO_BACKEND_SYNC;
 	ctx->refuse_streams = caio_ctx_backend(caio) == CAIO_BACKEND_LINUX;
 	snprintf(ctx->backend, sizeof(ctx->backend), "%s", caio_ctx_backend_name(caio));
 	return 0;

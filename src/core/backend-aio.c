@@ -739,8 +739,8 @@ static int aio_reap(caio_ctx *ctx, unsigned max)
 		aio_fetch(ctx, ab, 0, NULL);
 		ran += aio_run_events(ctx, ab, max - ran);
 	}
-	/* The core drained the eventfd before calling us; keep it readable
-	 * while fetched completions wait for another reap. */
+	/* The core may have drained the eventfd before calling us; keep it
+	 * readable while fetched completions wait for another reap. */
 	if (ab->count && ctx->efd_watched)
 		caio__signal(ctx);
 	return ran;

@@ -18,7 +18,9 @@
  * Workers take requests from todo and put results on done, both under one
  * mutex.  Only the context's thread touches req->state and the context;
  * workers signal the eventfd when done goes from empty to non-empty, and
- * the reaper drains the eventfd before it takes done, so no wakeup is lost.
+ * the reaper drains the eventfd before it takes done (or, with
+ * CAIO_CTX_LAZY_EVENTFD, when it found done empty, and then looks again),
+ * so no wakeup is lost.
  */
 struct caio_pool {
 	caio_ctx *ctx;

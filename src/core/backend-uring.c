@@ -532,8 +532,8 @@ static int uring_reap(caio_ctx *ctx, unsigned max)
 	}
 	while (budget-- && done < max && !io_uring_peek_cqe(ring, &cqe))
 		done += uring_complete(ctx, ring, cqe);
-	/* The core drained the eventfd before this reap; CQEs left behind
-	 * by max must keep it readable, as poll() users expect. */
+	/* The core may have drained the eventfd before this reap; CQEs left
+	 * behind by max must keep it readable, as poll() users expect. */
 	if (done == max && ctx->efd_watched && io_uring_cq_ready(ring))
 		caio__signal(ctx);
 	return done;

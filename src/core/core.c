@@ -169,6 +169,11 @@ int caio_ctx_new(caio_ctx **ctxp, const struct caio_params *params)
 		set_error(&p, "max_requests is larger than 1048576");
 		return -EINVAL;
 	}
+	if (p.flags & ~(CAIO_CTX_SQPOLL | CAIO_CTX_NO_ENV | CAIO_CTX_QUIET |
+			CAIO_CTX_LAZY_EVENTFD)) {
+		set_error(&p, "unknown flags");	/* from a newer caio.h */
+		return -EINVAL;
+	}
 	pthread_once(&atfork_once, register_atfork);
 
 	ctx = calloc(1, sizeof(*ctx));
@@ -656,6 +661,19 @@ int caio_flush(caio_ctx *ctx)
 	return flush_queue(ctx, 0, NULL);
 }
 
+static int reap_ready(caio_ctx *ctx, unsigned max)
+{
+	int n = reap_done_list(ctx, max);
+
+	if (ctx->done_head && ctx->efd_watched)
+		caio__signal(ctx);	/* left some behind: stay readable */
+	if (n < max && ctx->pool_inflight)
+		n += caio__pool_reap(ctx->pool, max - n);
+	if (n < max && ctx->kernel_inflight)
+		n += ctx->ops->reap(ctx, max - n);
+	return n;
+}
+
 int caio_reap(caio_ctx *ctx, unsigned max)
 {
 	int n;
@@ -664,15 +682,19 @@ int caio_reap(caio_ctx *ctx, unsigned max)
 		return -EBADFD;
 	if (!max)
 		max = UINT_MAX;
-	if (ctx->efd_watched || ctx->pool_inflight)
+	if (!(ctx->flags & CAIO_CTX_LAZY_EVENTFD)) {
+		if (ctx->efd_watched || ctx->pool_inflight)
+			drain_eventfd(ctx);
+		return reap_ready(ctx, max);
+	}
+	/* Lazy: drain only when there is nothing to run.  What completed
+	 * between that empty look and the drain signalled before the drain:
+	 * look again. */
+	n = reap_ready(ctx, max);
+	if (!n && (ctx->efd_watched || ctx->pool_inflight)) {
 		drain_eventfd(ctx);
-	n = reap_done_list(ctx, max);
-	if (ctx->done_head && ctx->efd_watched)
-		caio__signal(ctx);	/* left some behind: stay readable */
-	if (n < max && ctx->pool_inflight)
-		n += caio__pool_reap(ctx->pool, max - n);
-	if (n < max && ctx->kernel_inflight)
-		n += ctx->ops->reap(ctx, max - n);
+		n = reap_ready(ctx, max);
+	}
 	return n;
 }
 

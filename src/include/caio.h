@@ -96,6 +96,12 @@ enum caio_op {
 #define CAIO_CTX_SQPOLL		(1u << 0)	/* uring: kernel submission polling thread */
 #define CAIO_CTX_NO_ENV		(1u << 1)	/* ignore CAIO_IMPL and the default_implementation file */
 #define CAIO_CTX_QUIET		(1u << 2)	/* do not print selection warnings to stderr */
+/* caio_reap() clears the eventfd only when it finds nothing to run: a reap
+ * right after the flush that completed its requests (page-cached reads)
+ * saves a read(2), and a poller then wakes at most once in vain, for the
+ * empty reap that clears it.  Without it the eventfd is readable exactly
+ * while completions wait. */
+#define CAIO_CTX_LAZY_EVENTFD	(1u << 3)
 
 /*
  * Context parameters.  Set size = sizeof(struct caio_params) and zero what
@@ -134,7 +140,8 @@ int caio_ctx_new(caio_ctx **ctxp, const struct caio_params *params);
 void caio_ctx_destroy(caio_ctx *ctx);
 
 /* The eventfd that is readable while completions wait to be reaped.  Owned
- * by the context: never close it; caio_reap() clears it. */
+ * by the context: never close it; caio_reap() clears it (but see
+ * CAIO_CTX_LAZY_EVENTFD). */
 int caio_ctx_eventfd(caio_ctx *ctx);
 
 enum caio_backend caio_ctx_backend(const caio_ctx *ctx);

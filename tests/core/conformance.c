@@ -1238,6 +1238,60 @@ out:
 		close(fd);
 }
 
+/* CAIO_CTX_LAZY_EVENTFD: the eventfd may stay readable after a reap that
+ * ran callbacks, but never loses a wakeup, and an empty reap clears it. */
+static void case_eventfd_lazy(void)
+{
+	enum { N = 8, ROUNDS = 50 };
+	struct caio_params p = { .flags = CAIO_CTX_LAZY_EVENTFD };
+	struct caio_params bad = { .flags = 1u << 31 };
+	struct result res[N];
+	char buf[N][512];
+	caio_ctx *ctx = NULL, *other = NULL;
+	int fd = -1, efd, i, round, done, n;
+	int64_t deadline;
+
+	CHECK_EQ(ctx_new_params(&other, &bad), -EINVAL, "caio_ctx_new with an unknown flag");
+	CHECK_EQ(ctx_new_params(&ctx, &p), 0, "caio_ctx_new(CAIO_CTX_LAZY_EVENTFD)");
+	fd = open_tmp("eventfd-lazy", O_RDWR | O_TRUNC);
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(setup_file(fd, 4096, 17), 0, "writing the file");
+	efd = caio_ctx_eventfd(ctx);
+	CHECK(efd >= 0, "caio_ctx_eventfd returned %d", efd);
+	for (round = 0; round < ROUNDS; round++) {
+		memset(res, 0, sizeof(res));
+		for (i = 0; i < N; i++)
+			CHECK_EQ(caio_read(ctx, fd, buf[i], 512, 512 * i, record_cb, &res[i], NULL),
+				 0, "caio_read #%d (round %d)", i, round);
+		CHECK_EQ(caio_flush(ctx), N, "caio_flush (round %d)", round);
+		/* Reap at once, as an event loop does after its flush, then only
+		 * when poll() says so: a lost wakeup leaves poll() timing out. */
+		done = reap(ctx, round % 2 ? 1 : 0);
+		CHECK(done >= 0, "caio_reap returned %d", done);
+		deadline = t_now_ms() + T_LOST_MS;
+		while (done < N && t_now_ms() < deadline) {
+			CHECK_EQ(t_poll_readable(efd, T_LOST_MS), 1,
+				 "eventfd not readable with %d of %d completions waiting (round %d)",
+				 N - done, N, round);
+			n = reap(ctx, round % 2 ? 1 : 0);
+			CHECK(n >= 0, "caio_reap returned %d", n);
+			done += n;
+		}
+		CHECK_EQ(done, N, "completions reaped (round %d)", round);
+		for (i = 0; i < N; i++)
+			CHECK_EQ(res[i].res, 512, "read #%d result (round %d)", i, round);
+		/* Possibly readable still; the empty reap clears it. */
+		CHECK_EQ(reap(ctx, 0), 0, "caio_reap with nothing left (round %d)", round);
+		CHECK_EQ(t_poll_readable(efd, 0), 0,
+			 "eventfd readable after an empty reap (round %d)", round);
+	}
+out:
+	destroy(other);
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void case_wait_timeout(void)
 {
 	struct stuck s;
@@ -2085,6 +2139,7 @@ static const struct {
 	{ "destroy-inflight", case_destroy_inflight },
 	{ "reap-thread", case_reap_thread },
 	{ "eventfd", case_eventfd },
+	{ "eventfd-lazy", case_eventfd_lazy },
 	{ "wait-timeout", case_wait_timeout },
 	{ "wait-count", case_wait_count },
 	{ "metadata-files", case_metadata_files },
