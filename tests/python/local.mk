@@ -12,6 +12,7 @@ EXTRA_DIST += \
 	tests/python/test_errors.py \
 	tests/python/test_lifecycle.py \
 	tests/python/test_odirect.py \
+	tests/python/test_pip_install.py \
 	tests/python/test_pipes.py \
 	tests/python/test_quickstart.py \
 	tests/python/test_raw.py \
