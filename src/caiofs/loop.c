@@ -469,19 +469,24 @@ static void loop_finish(struct cfs_loop *loop)
 /* The loop polling after work (spin_us), if any. */
 static struct cfs_loop *cfs_spinner;
 
+/* A loop with more requests than this in flight does not poll. */
+#define CFS_SPIN_MAX_PENDING	2
+
 /*
  * Whether to poll after this burst of got requests.  Only a client that
  * waits for each reply before it sends the next request (tar, cp, one
- * psync writer) gains: when requests arrive several at a time, they keep
- * the loops awake anyway, and a spinning loop would take the CPU that the
- * clients and the other loops need.
+ * psync writer) gains: when requests arrive several at a time, or many
+ * are in flight (an O_DIRECT reader at queue depth 32, whose requests
+ * reach the loops one by one), they keep the loops awake anyway, and a
+ * spinning loop would take the CPU that the clients and the other loops
+ * need.
  */
 static bool spin_after(struct cfs_loop *loop, unsigned got, bool spinning,
 		       uint64_t *busy_at)
 {
 	struct cfs_loop *none = NULL;
 
-	if (got > 1) {
+	if (got > 1 || caio_ctx_pending(loop->ctx) > CFS_SPIN_MAX_PENDING) {
 		if (spinning)
 			__atomic_store_n(&cfs_spinner, NULL, __ATOMIC_RELAXED);
 		return false;
