@@ -1,6 +1,7 @@
 # test_asyncio.py - AsyncioContext read/write/fsync/fdsync/submit/close on every backend.
 import array
 import asyncio
+import contextlib
 import os
 import threading
 
@@ -268,6 +269,34 @@ def test_completions_arrive_through_eventfd_reader(backend, rwfd):
         loop.close()
     assert len(b"".join(got)) == 256 * 1024
     assert hops == 0, f"{hops} completions hopped threads through call_soon_threadsafe"
+
+
+def test_uvloop(backend, rwfd):
+    # The real uvloop (Debian's python3-uvloop): reads, writes, EOF,
+    # concurrency beyond max_requests and cancellation on its loop.
+    uvloop = pytest.importorskip("uvloop")
+    data = os.urandom(512 * 1024)
+
+    async def main():
+        assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+        async with backend.aio.AsyncioContext(max_requests=16) as ctx:
+            assert await ctx.write(data, rwfd, 0) == len(data)
+            got = await asyncio.gather(*(ctx.read(4096, rwfd, 4096 * i) for i in range(128)))
+            assert b"".join(got) == data
+            assert await ctx.read(100, rwfd, len(data) - 10) == data[-10:]
+            assert await ctx.read(100, rwfd, len(data)) == b""
+            await ctx.fsync(rwfd)
+            await ctx.fdsync(rwfd)
+            task = asyncio.ensure_future(ctx.read(4096, rwfd, 0))
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert await ctx.read(5, rwfd, 0) == data[:5]
+    loop = uvloop.new_event_loop()
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(), 60))
+    finally:
+        loop.close()
 
 
 def test_context_made_before_the_loop_runs(backend, rwfd):
