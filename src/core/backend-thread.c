@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ struct caio_pool {
 	caio_req *done_head, *done_tail;
 	unsigned idle;
 	unsigned running;	/* taken by a worker, not yet on done */
+	bool caller_may_help;	/* a lone request the caller will likely run */
 	bool stop;
 	unsigned nthreads;
 	pthread_t threads[];
@@ -75,6 +77,16 @@ static void *pool_worker(void *arg)
 		}
 		if (!pool->todo_head)
 			break;
+		if (pool->caller_may_help) {
+			/* Woken on the caller's CPU, this worker would run
+			 * ahead of the caller, which is about to run the
+			 * request itself (caio__pool_help): let it go first. */
+			pool->caller_may_help = false;
+			pthread_mutex_unlock(&pool->lock);
+			sched_yield();
+			pthread_mutex_lock(&pool->lock);
+			continue;
+		}
 		req = pop_todo(pool);
 		pool->running++;
 		pthread_mutex_unlock(&pool->lock);
@@ -150,7 +162,8 @@ void caio__pool_free(struct caio_pool *pool, bool forked)
 	free(pool);
 }
 
-void caio__pool_submit(struct caio_pool *pool, caio_req **reqs, unsigned nr)
+static void pool_enqueue(struct caio_pool *pool, caio_req **reqs, unsigned nr,
+			 bool caller_may_help)
 {
 	unsigned wake;
 
@@ -167,6 +180,7 @@ void caio__pool_submit(struct caio_pool *pool, caio_req **reqs, unsigned nr)
 			pool->todo_head = reqs[i];
 		pool->todo_tail = reqs[i];
 	}
+	pool->caller_may_help = caller_may_help;
 	wake = nr < pool->idle ? nr : pool->idle;
 	if (wake == pool->idle && wake > 1)
 		pthread_cond_broadcast(&pool->work);
@@ -174,6 +188,11 @@ void caio__pool_submit(struct caio_pool *pool, caio_req **reqs, unsigned nr)
 		while (wake--)
 			pthread_cond_signal(&pool->work);
 	pthread_mutex_unlock(&pool->lock);
+}
+
+void caio__pool_submit(struct caio_pool *pool, caio_req **reqs, unsigned nr)
+{
+	pool_enqueue(pool, reqs, nr, false);
 }
 
 int caio__pool_reap(struct caio_pool *pool, unsigned max)
@@ -260,6 +279,7 @@ bool caio__pool_help(struct caio_pool *pool)
 	caio_req *req = NULL;
 
 	pthread_mutex_lock(&pool->lock);
+	pool->caller_may_help = false;
 	if (!pool->running && pool->todo_head) {
 		req = pop_todo(pool);
 		pool->running++;
@@ -399,8 +419,12 @@ static int thread_submit(caio_ctx *ctx, caio_req **reqs, unsigned nr,
 		} else
 			reqs[to_pool++] = reqs[i];
 	}
+	/* A lone request handed over by a flush that does not wait (the one
+	 * caio_wait() makes for requests its callbacks queued): the caller
+	 * most likely waits next and runs it itself. */
 	if (to_pool)
-		caio__pool_submit(ctx->pool, reqs, to_pool);
+		pool_enqueue(ctx->pool, reqs, to_pool,
+			     to_pool == 1 && !wait_nr && !ctx->pool_inflight);
 	if (on_caller)
 		caio__finish(ctx, on_caller, execute_here(on_caller));
 	if (nr)
