@@ -419,12 +419,13 @@ static int thread_submit(caio_ctx *ctx, caio_req **reqs, unsigned nr,
 		} else
 			reqs[to_pool++] = reqs[i];
 	}
-	/* A lone request handed over by a flush that does not wait (the one
-	 * caio_wait() makes for requests its callbacks queued): the caller
-	 * most likely waits next and runs it itself. */
+	/* A lone request handed over by the flush caio_wait() makes for what
+	 * its callbacks queued: the caller most likely waits again next and
+	 * runs it itself.  (Not after a plain caio_flush(): an event loop
+	 * would not come back to run it.) */
 	if (to_pool)
 		pool_enqueue(ctx->pool, reqs, to_pool,
-			     to_pool == 1 && !wait_nr && !ctx->pool_inflight);
+			     to_pool == 1 && ctx->flush_in_wait && !ctx->pool_inflight);
 	if (on_caller)
 		caio__finish(ctx, on_caller, execute_here(on_caller));
 	if (nr)

@@ -774,8 +774,12 @@ int caio_wait(caio_ctx *ctx, unsigned min_nr, int64_t timeout_ns)
 		if (r < 0 && r != -EINTR)
 			return done ? done : r;
 	}
-	if (ctx->queued)
-		caio_flush(ctx);	/* callbacks may have queued more */
+	if (ctx->queued) {
+		/* callbacks may have queued more */
+		ctx->flush_in_wait = true;
+		caio_flush(ctx);
+		ctx->flush_in_wait = false;
+	}
 	return done;
 }
 

@@ -83,6 +83,7 @@ struct caio_ctx {
 	uint32_t sqpoll_idle_ms;
 	int efd;			/* eventfd: every backend and the pool signal it */
 	bool efd_watched;		/* the user polls efd: keep it readable while completions wait */
+	bool flush_in_wait;		/* the flush caio_wait() makes for what its callbacks queued */
 	int fork_generation;
 	pid_t pid;
 
