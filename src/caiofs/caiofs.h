@@ -26,7 +26,7 @@ struct cfs_options {
 	char *mountpoint;		/* realpath() of the mount point */
 	char *backend;			/* NULL = auto */
 	char *cache;			/* never|auto|always */
-	unsigned threads;		/* event loops; 0 = number of CPUs */
+	unsigned threads;		/* event loops; 0 = two per CPU (at most 64) */
 	unsigned queue_depth;		/* caio slots per loop */
 	unsigned batch;			/* most requests per kernel submission; 0 = all ready */
 	double attr_timeout;
