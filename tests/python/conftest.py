@@ -3,6 +3,7 @@ import asyncio
 import collections
 import importlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -74,12 +75,24 @@ def subprocess_env(**overrides):
 
 
 def run_python(code, timeout=60, env=None, cwd=None, args=()):
-    """Run code in a fresh interpreter; fail the test (not hang) if it does not finish."""
+    """Run code in a fresh interpreter; fail the test (not hang) if it does not finish.
+    It runs in its own session, so that on a timeout what it forked dies with it."""
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env or subprocess_env(),
+                            cwd=cwd, start_new_session=True)
     try:
-        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
-                      text=True, timeout=timeout, env=env or subprocess_env(), cwd=cwd)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"subprocess did not finish within {timeout}s\nstdout: {exc.stdout}\nstderr: {exc.stderr}")
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"subprocess did not finish within {timeout}s\nstdout: {stdout}\nstderr: {stderr}")
+    finally:
+        # A forked child left behind by a script that exited.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def describe(proc):
