@@ -7,6 +7,8 @@ import textwrap
 
 import pytest
 
+from conftest import subprocess_env
+
 TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__))))
 TOP_BUILDDIR = os.environ.get("top_builddir", "")
@@ -41,14 +43,13 @@ CHECK = textwrap.dedent("""
 def clean_env(**extra):
     """The environment without this test run's caio, sanitizer preloads or
     backend selection: as a user who just ran pip would have it."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS",
-                        "CAIO_TEST_PYTHONDIR", "CAIO_IMPL", "CAIO_DEFAULT_IMPLEMENTATION",
-                        "CAIO_TEST_PROBE_FAIL", "LIBCAIO_BUILDDIR", "CAIO_LIBCAIO")}
-    env["PIP_NO_INDEX"] = "1"            # offline: never ask a package index
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    env.update(extra)
-    return env
+    dropped = ("PYTHONPATH", "LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+               "CAIO_TEST_PYTHONDIR", "LIBCAIO_BUILDDIR", "CAIO_LIBCAIO")
+    overrides = dict.fromkeys(dropped)
+    overrides["PIP_NO_INDEX"] = "1"            # offline: never ask a package index
+    overrides["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    overrides.update(extra)
+    return subprocess_env(**overrides)
 
 
 def copy_tree(dest):
