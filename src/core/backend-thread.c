@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +30,7 @@ struct caio_pool {
 	caio_req *done_head, *done_tail;
 	unsigned idle;
 	unsigned running;	/* taken by a worker, not yet on done */
-	bool caller_may_help;	/* a lone request the caller will likely run */
+	bool lazy;		/* context's thread only: on todo, no worker woken */
 	bool stop;
 	unsigned nthreads;
 	pthread_t threads[];
@@ -77,16 +76,6 @@ static void *pool_worker(void *arg)
 		}
 		if (!pool->todo_head)
 			break;
-		if (pool->caller_may_help) {
-			/* Woken on the caller's CPU, this worker would run
-			 * ahead of the caller, which is about to run the
-			 * request itself (caio__pool_help): let it go first. */
-			pool->caller_may_help = false;
-			pthread_mutex_unlock(&pool->lock);
-			sched_yield();
-			pthread_mutex_lock(&pool->lock);
-			continue;
-		}
 		req = pop_todo(pool);
 		pool->running++;
 		pthread_mutex_unlock(&pool->lock);
@@ -162,10 +151,14 @@ void caio__pool_free(struct caio_pool *pool, bool forked)
 	free(pool);
 }
 
+/*
+ * lazy: wake no worker for these requests.  The caller must come back
+ * through caio__pool_help() or caio__pool_kick() (see thread_submit).
+ */
 static void pool_enqueue(struct caio_pool *pool, caio_req **reqs, unsigned nr,
-			 bool caller_may_help)
+			 bool lazy)
 {
-	unsigned wake;
+	unsigned wake = 0;
 
 	for (unsigned i = 0; i < nr; i++)
 		reqs[i]->state = REQ_POOL;
@@ -180,14 +173,37 @@ static void pool_enqueue(struct caio_pool *pool, caio_req **reqs, unsigned nr,
 			pool->todo_head = reqs[i];
 		pool->todo_tail = reqs[i];
 	}
-	pool->caller_may_help = caller_may_help;
-	wake = nr < pool->idle ? nr : pool->idle;
+	if (!lazy) {
+		/* one more for a lazy request still waiting, if any */
+		wake = nr + pool->lazy;
+		pool->lazy = false;
+	} else
+		pool->lazy = true;
+	if (wake > pool->idle)
+		wake = pool->idle;
 	if (wake == pool->idle && wake > 1)
 		pthread_cond_broadcast(&pool->work);
 	else
 		while (wake--)
 			pthread_cond_signal(&pool->work);
 	pthread_mutex_unlock(&pool->lock);
+}
+
+/* Wake a worker for a request enqueued lazily, if one may still wait. */
+void caio__pool_kick(struct caio_pool *pool)
+{
+	if (!pool->lazy)
+		return;
+	pool->lazy = false;
+	pthread_mutex_lock(&pool->lock);
+	if (pool->todo_head && pool->idle)
+		pthread_cond_signal(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+bool caio__pool_lazy(const struct caio_pool *pool)
+{
+	return pool->lazy;
 }
 
 void caio__pool_submit(struct caio_pool *pool, caio_req **reqs, unsigned nr)
@@ -279,15 +295,16 @@ bool caio__pool_help(struct caio_pool *pool)
 	caio_req *req = NULL;
 
 	pthread_mutex_lock(&pool->lock);
-	pool->caller_may_help = false;
 	if (!pool->running && pool->todo_head) {
 		req = pop_todo(pool);
 		pool->running++;
 	}
 	pthread_mutex_unlock(&pool->lock);
-	if (!req)
+	if (!req) {
+		caio__pool_kick(pool);
 		return false;
-
+	}
+	pool->lazy = false;	/* the lone lazy request is this one */
 	if (!ends_in_bounded_time(req)) {
 		/* put it back where it was and make sure a worker comes */
 		pthread_mutex_lock(&pool->lock);
@@ -419,13 +436,20 @@ static int thread_submit(caio_ctx *ctx, caio_req **reqs, unsigned nr,
 		} else
 			reqs[to_pool++] = reqs[i];
 	}
-	/* A lone request handed over by the flush caio_wait() makes for what
-	 * its callbacks queued: the caller most likely waits again next and
-	 * runs it itself.  (Not after a plain caio_flush(): an event loop
-	 * would not come back to run it.) */
-	if (to_pool)
-		pool_enqueue(ctx->pool, reqs, to_pool,
-			     to_pool == 1 && ctx->flush_in_wait && !ctx->pool_inflight);
+	/* A lone request from the flush caio_wait() makes for what its
+	 * callbacks queued: the caller most likely waits again next and runs
+	 * it itself (caio__pool_help), so waking a worker would only cost a
+	 * futex wake and a worker that finds nothing to do.  Any other way
+	 * back into the library kicks it (caio__pool_kick); a caller that
+	 * polls the eventfd instead finds it readable and comes back through
+	 * caio_reap(). */
+	if (to_pool) {
+		bool lazy = to_pool == 1 && ctx->flush_in_wait && !ctx->pool_inflight;
+
+		pool_enqueue(ctx->pool, reqs, to_pool, lazy);
+		if (lazy && ctx->efd_watched)
+			caio__signal(ctx);
+	}
 	if (on_caller)
 		caio__finish(ctx, on_caller, execute_here(on_caller));
 	if (nr)

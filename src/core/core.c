@@ -251,8 +251,9 @@ int caio_ctx_eventfd(caio_ctx *ctx)
 {
 	if (!ctx->efd_watched) {
 		ctx->efd_watched = true;
-		/* Completions parked before anyone watched must still wake. */
-		if (ctx->done_head)
+		/* Completions parked before anyone watched must still wake,
+		 * and so must a poller with a lazy request in the pool. */
+		if (ctx->done_head || (ctx->pool && caio__pool_lazy(ctx->pool)))
 			caio__signal(ctx);
 	}
 	return ctx->efd;
@@ -652,10 +653,19 @@ out:
 	return before - ctx->queued;
 }
 
+/* A request the pool holds lazily (see thread_submit) starts when the
+ * caller comes back for anything but a wait it can do the work in. */
+static void kick_lazy(caio_ctx *ctx)
+{
+	if (ctx->pool)
+		caio__pool_kick(ctx->pool);
+}
+
 int caio_flush(caio_ctx *ctx)
 {
 	if (caio__forked(ctx))
 		return -EBADFD;
+	kick_lazy(ctx);
 	if (!ctx->queued)
 		return 0;
 	return flush_queue(ctx, 0, NULL);
@@ -674,12 +684,10 @@ static int reap_ready(caio_ctx *ctx, unsigned max)
 	return n;
 }
 
-int caio_reap(caio_ctx *ctx, unsigned max)
+static int reap_now(caio_ctx *ctx, unsigned max)
 {
 	int n;
 
-	if (caio__forked(ctx))
-		return -EBADFD;
 	if (!max)
 		max = UINT_MAX;
 	if (!(ctx->flags & CAIO_CTX_LAZY_EVENTFD)) {
@@ -696,6 +704,14 @@ int caio_reap(caio_ctx *ctx, unsigned max)
 		n = reap_ready(ctx, max);
 	}
 	return n;
+}
+
+int caio_reap(caio_ctx *ctx, unsigned max)
+{
+	if (caio__forked(ctx))
+		return -EBADFD;
+	kick_lazy(ctx);
+	return reap_now(ctx, max);
 }
 
 static int64_t now_ns(void)
@@ -760,8 +776,10 @@ int caio_wait(caio_ctx *ctx, unsigned min_nr, int64_t timeout_ns)
 		r = caio_flush(ctx);
 		return r < 0 ? r : caio_reap(ctx, 0);
 	}
+	if (deadline >= 0)
+		kick_lazy(ctx);		/* only a wait without deadline helps */
 	for (;;) {
-		r = caio_reap(ctx, 0);
+		r = reap_now(ctx, 0);
 		if (r > 0)
 			done += r;
 		if (done >= min_nr || !ctx->pending)

@@ -121,6 +121,8 @@ void caio__pool_submit(struct caio_pool *pool, caio_req **reqs, unsigned nr);
 int caio__pool_reap(struct caio_pool *pool, unsigned max);
 int caio__pool_cancel(struct caio_pool *pool, caio_req *req);	/* 0 or -EALREADY */
 bool caio__pool_help(struct caio_pool *pool);	/* run a waiting request on this thread */
+void caio__pool_kick(struct caio_pool *pool);	/* wake a worker for a lazy request */
+bool caio__pool_lazy(const struct caio_pool *pool);
 
 /* select.c */
 int caio__select(caio_ctx *ctx, const char *requested, char *err, size_t errlen);

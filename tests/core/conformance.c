@@ -1933,6 +1933,110 @@ out:
 	free(back);
 }
 
+/* A callback that queues a write, run inside caio_wait(): the write is
+ * handed over by the flush at the end of that wait.  (A write, because
+ * the thread backend completes a page-cached read inside that flush.) */
+struct follow_up {
+	struct result first, second;
+	caio_ctx *ctx;
+	int fd;
+	char buf[2][512];
+	int submit;
+};
+
+static void follow_up_cb(caio_req *req, int64_t res, void *data)
+{
+	struct follow_up *f = data;
+
+	record_cb(req, res, &f->first);
+	memset(f->buf[1], 'w', 512);
+	f->submit = caio_write(f->ctx, f->fd, f->buf[1], 512, 512, record_cb, &f->second,
+			       NULL);
+}
+
+enum leave_by { LEAVE_POLL, LEAVE_TIMED_WAIT, LEAVE_REAP, LEAVE_DESTROY };
+
+static int leave_after_wait(enum leave_by how, int fd)
+{
+	static const char *const name[] = { "poll", "timed wait", "reap", "destroy" };
+	struct follow_up f = { .fd = fd };
+	struct result warm[8];
+	int efd = -1, n;
+	int64_t deadline;
+
+	CHECK_EQ(ctx_new(&f.ctx, 0, 0), 0, "caio_ctx_new (%s)", name[how]);
+	/* Let a thread pool's workers start and go to sleep: one still on
+	 * its way would take the request whether or not anyone woke it. */
+	memset(warm, 0, sizeof(warm));
+	for (int i = 0; i < 8; i++)
+		CHECK_EQ(caio_write(f.ctx, fd, f.buf[1], 512, 1024 + 512 * i, record_cb, &warm[i],
+				    NULL), 0, "caio_write #%d", i);
+	CHECK_EQ(wait_ns(f.ctx, 8, -1), 8, "caio_wait for the first writes (%s)", name[how]);
+	usleep(20000);
+	if (how == LEAVE_POLL)
+		efd = caio_ctx_eventfd(f.ctx);
+	CHECK_EQ(caio_read(f.ctx, fd, f.buf[0], 512, 0, follow_up_cb, &f, NULL), 0,
+		 "caio_read (%s)", name[how]);
+	CHECK_EQ(wait_ns(f.ctx, 1, -1), 1, "caio_wait for the first read (%s)", name[how]);
+	CHECK_EQ(f.submit, 0, "caio_write inside the callback (%s)", name[how]);
+	CHECK_EQ(f.second.calls, 0, "the write completed inside the first wait (%s)",
+		 name[how]);
+	deadline = t_now_ms() + T_LOST_MS;
+	switch (how) {
+	case LEAVE_POLL:
+		while (!f.second.calls && t_now_ms() < deadline) {
+			CHECK_EQ(t_poll_readable(efd, T_LOST_MS), 1,
+				 "eventfd readable with the write pending");
+			n = reap(f.ctx, 0);
+			CHECK(n >= 0, "caio_reap returned %d", n);
+		}
+		break;
+	case LEAVE_TIMED_WAIT:
+		CHECK_EQ(wait_ns(f.ctx, 1, (int64_t)T_LOST_MS * 1000000), 1,
+			 "caio_wait with a timeout for the write");
+		break;
+	case LEAVE_REAP:
+		while (!f.second.calls && t_now_ms() < deadline) {
+			n = reap(f.ctx, 0);
+			CHECK(n >= 0, "caio_reap returned %d", n);
+		}
+		break;
+	case LEAVE_DESTROY:
+		destroy(f.ctx);
+		f.ctx = NULL;
+		CHECK(f.second.res == 512 || f.second.res == -ECANCELED,
+		      "the write after destroy: %lld", (long long)f.second.res);
+		break;
+	}
+	CHECK_EQ(f.second.calls, 1, "the write's callback (%s)", name[how]);
+	if (how != LEAVE_DESTROY)
+		CHECK_EQ(f.second.res, 512, "the write's result (%s)", name[how]);
+	CHECK(f.second.inside_reap, "the write's callback ran outside reap/wait/destroy");
+	destroy(f.ctx);
+	return 0;
+out:
+	destroy(f.ctx);
+	return -1;
+}
+
+/* After a wait whose callback queued a request, the caller may leave by
+ * any door (an event loop's poll, a timed wait, plain reaping, destroy):
+ * the request must still start and complete. */
+static void case_wait_then_leave(void)
+{
+	int fd = open_tmp("wait-then-leave", O_RDWR | O_TRUNC), round;
+
+	CHECK_SYS(fd >= 0, "open");
+	CHECK_EQ(setup_file(fd, 4096, 19), 0, "writing the file");
+	for (round = 0; round < 5; round++)
+		for (enum leave_by how = LEAVE_POLL; how <= LEAVE_DESTROY; how++)
+			if (leave_after_wait(how, fd) < 0)
+				goto out;
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Open descriptors of this process, or -errno. */
 static int count_fds(void)
 {
@@ -2142,6 +2246,7 @@ static const struct {
 	{ "eventfd-lazy", case_eventfd_lazy },
 	{ "wait-timeout", case_wait_timeout },
 	{ "wait-count", case_wait_count },
+	{ "wait-then-leave", case_wait_then_leave },
 	{ "metadata-files", case_metadata_files },
 	{ "metadata-names", case_metadata_names },
 	{ "odirect", case_odirect },
