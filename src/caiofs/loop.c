@@ -17,10 +17,11 @@
 #include <unistd.h>
 
 /*
- * Threading model: N loops (two per CPU by default), each one thread with
- * its own caio context, polling the FUSE device (shared, or its own clone
- * with clone_fd) and the context's eventfd.  A loop that wakes for the
- * device reads every request available (up to a bound), runs the handlers
+ * Threading model: N loops (two per CPU by default, eight with the sync
+ * backend), each one thread with its own caio context, polling the FUSE
+ * device (shared, or its own clone with clone_fd) and the context's
+ * eventfd.  A loop that wakes for the device reads every request
+ * available (up to a bound; one with the sync backend), runs the handlers
  * (metadata synchronously, data by submitting to its context), then calls
  * caio_flush() once: requests that arrived together reach the kernel in
  * one io_uring_enter/io_submit.  Completions are reaped by the same
@@ -53,6 +54,7 @@ struct cfs_loop {
 	caio_ctx *ctx;
 	bool dev_gone;
 	bool stopping;
+	unsigned drain_max;		/* requests read per device wake-up */
 	bool flush_failed;
 	/* The current request buffer: data payloads of writes land page
 	 * aligned at reqbuf + 4096 (see buf_mem()). */
@@ -404,7 +406,7 @@ static unsigned device_drain(struct cfs_loop *loop)
 {
 	unsigned i;
 
-	for (i = 0; i < CFS_DRAIN_MAX && !loop->stopping; i++)
+	for (i = 0; i < loop->drain_max && !loop->stopping; i++)
 		if (!device_one(loop))
 			break;
 	return i;
@@ -600,6 +602,10 @@ static int loop_setup(struct cfs_loop *loop, int master)
 		cfs_log(LOG_ERR, "loop %u: caio_ctx_new: %s", loop->index, err);
 		return res;
 	}
+	/* The sync backend runs each request inside the flush: a loop that
+	 * read several would serve them one after the other while the idle
+	 * loops, which the other requests' arrivals woke, find nothing. */
+	loop->drain_max = caio_ctx_backend(loop->ctx) == CAIO_BACKEND_SYNC ? 1 : CFS_DRAIN_MAX;
 	loop->reqbuf = reqbuf_new(loop);
 	if (!loop->reqbuf)
 		return -ENOMEM;

@@ -292,10 +292,19 @@ static void json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* Requests loop i handed to libcaio: how the loops share the work. */
+static uint64_t loop_requests(unsigned i)
+{
+	struct cfs_loop **loops = __atomic_load_n(&cfs.loops, __ATOMIC_ACQUIRE);
+	struct cfs_loop *loop = loops ? __atomic_load_n(&loops[i], __ATOMIC_ACQUIRE) : NULL;
+
+	return loop ? LOAD(cfs_loop_stats(loop)->caio.requests) : 0;
+}
+
 static void json_caio(FILE *f, const struct totals *t)
 {
 	const struct caio_stats *c = &t->caio;
-	unsigned b;
+	unsigned b, i;
 
 	fprintf(f, "\"caio\":{\"requests\":%llu,\"completions\":%llu,\"errors\":%llu,"
 		"\"pending\":%u,\"flushes\":%llu,\"kernel_submits\":%llu,"
@@ -312,6 +321,9 @@ static void json_caio(FILE *f, const struct totals *t)
 		(unsigned long long)c->bytes_written);
 	for (b = 0; b < 16; b++)
 		fprintf(f, "%s%llu", b ? "," : "", (unsigned long long)t->flush_hist[b]);
+	fprintf(f, "],\"loop_requests\":[");
+	for (i = 0; i < cfs.nloops; i++)
+		fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)loop_requests(i));
 	fprintf(f, "]}");
 }
 
