@@ -162,15 +162,21 @@ static void add_caio(struct caio_stats *t, struct caio_stats *c)
 	t->bytes_written += LOAD(c->bytes_written);
 }
 
+/* Loop i as published by cfs_loops_start(), or NULL before it is. */
+static struct cfs_loop *loop_at(unsigned i)
+{
+	struct cfs_loop **loops = __atomic_load_n(&cfs.loops, __ATOMIC_ACQUIRE);
+
+	return loops ? __atomic_load_n(&loops[i], __ATOMIC_ACQUIRE) : NULL;
+}
+
 static void totals_collect(struct totals *t)
 {
 	unsigned i, j;
 
 	memset(t, 0, sizeof(*t));
-	struct cfs_loop **loops = __atomic_load_n(&cfs.loops, __ATOMIC_ACQUIRE);
-
-	for (i = 0; loops && i < cfs.nloops; i++) {
-		struct cfs_loop *loop = __atomic_load_n(&loops[i], __ATOMIC_ACQUIRE);
+	for (i = 0; i < cfs.nloops; i++) {
+		struct cfs_loop *loop = loop_at(i);
 		struct cfs_loop_stats *st;
 
 		if (!loop)
@@ -295,8 +301,7 @@ static void json_string(FILE *f, const char *s)
 /* Requests loop i handed to libcaio: how the loops share the work. */
 static uint64_t loop_requests(unsigned i)
 {
-	struct cfs_loop **loops = __atomic_load_n(&cfs.loops, __ATOMIC_ACQUIRE);
-	struct cfs_loop *loop = loops ? __atomic_load_n(&loops[i], __ATOMIC_ACQUIRE) : NULL;
+	struct cfs_loop *loop = loop_at(i);
 
 	return loop ? LOAD(cfs_loop_stats(loop)->caio.requests) : 0;
 }

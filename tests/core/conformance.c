@@ -1961,7 +1961,7 @@ static int leave_after_wait(enum leave_by how, int fd)
 	static const char *const name[] = { "poll", "timed wait", "reap", "destroy" };
 	struct follow_up f = { .fd = fd };
 	struct result warm[8];
-	int efd = -1, n;
+	int efd = -1, n, ret = -1;
 	int64_t deadline;
 
 	CHECK_EQ(ctx_new(&f.ctx, 0, 0), 0, "caio_ctx_new (%s)", name[how]);
@@ -2012,11 +2012,10 @@ static int leave_after_wait(enum leave_by how, int fd)
 	if (how != LEAVE_DESTROY)
 		CHECK_EQ(f.second.res, 512, "the write's result (%s)", name[how]);
 	CHECK(f.second.inside_reap, "the write's callback ran outside reap/wait/destroy");
-	destroy(f.ctx);
-	return 0;
+	ret = 0;
 out:
 	destroy(f.ctx);
-	return -1;
+	return ret;
 }
 
 /* After a wait whose callback queued a request, the caller may leave by
