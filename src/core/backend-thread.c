@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,10 @@
 #include "internal.h"
 
 #define POOL_THREADS_DEFAULT	8
+/* A batch's buffered reads are spread over the workers from this many bytes
+ * on: the share of one (128 KiB) is copied in the time a sleeping worker
+ * takes to wake up here, 20-40 us. */
+#define SPREAD_MIN_BYTES	(256 * 1024)
 
 /*
  * Workers take requests from todo and put results on done, both under one
@@ -32,6 +37,7 @@ struct caio_pool {
 	unsigned running;	/* taken by a worker, not yet on done */
 	bool lazy;		/* context's thread only: on todo, no worker woken */
 	bool stop;
+	unsigned spread_ways;	/* this thread and a worker per other CPU (spread_reads) */
 	unsigned nthreads;
 	pthread_t threads[];
 };
@@ -60,6 +66,78 @@ static bool push_done(struct caio_pool *pool, caio_req *req, int64_t res)
 	return was_empty;
 }
 
+/* A read's iovec and length, or 0 when req is no read or too long for one call. */
+static size_t read_iov(const caio_req *req, struct iovec *one,
+		       const struct iovec **iov, int *cnt)
+{
+	size_t want = 0;
+
+	if (req->op == CAIO_OP_READ) {
+		one->iov_base = req->u.rw.buf;
+		one->iov_len = req->u.rw.len > CAIO_MAX_RW_COUNT ?
+			       CAIO_MAX_RW_COUNT : req->u.rw.len;
+		*iov = one;
+		*cnt = 1;
+		want = one->iov_len;
+	} else if (req->op == CAIO_OP_READV) {
+		*iov = req->u.vec.iov;
+		*cnt = req->u.vec.cnt;
+		for (int i = 0; i < *cnt; i++)
+			want += (*iov)[i].iov_len;
+	}
+	return want > CAIO_MAX_RW_COUNT ? 0 : want;
+}
+
+/* The whole read from the page cache, without waiting; else -EAGAIN. */
+static int64_t read_cached(const caio_req *req)
+{
+	const struct iovec *iov;
+	struct iovec one;
+	int cnt;
+	size_t want = read_iov(req, &one, &iov, &cnt);
+	ssize_t res;
+
+	if (!want)
+		return -EAGAIN;
+	res = preadv2(req->fd, iov, cnt, req->offset, RWF_NOWAIT);
+	return res >= 0 && (size_t)res == want ? res : -EAGAIN;
+}
+
+/* The length of a read of a file opened without O_DIRECT, which the page
+ * cache may hold; 0 for anything else. */
+static size_t buffered_read(const caio_req *req)
+{
+	const struct iovec *iov;
+	struct iovec one;
+	int cnt, flags;
+	size_t want = read_iov(req, &one, &iov, &cnt);
+
+	if (!want)
+		return 0;
+	flags = fcntl(req->fd, F_GETFL);
+	return flags >= 0 && !(flags & O_DIRECT) ? want : 0;
+}
+
+/*
+ * A read spread over the workers (spread_reads) was woken for with the
+ * others of its batch in mind: if it must wait for the device, first wake
+ * another worker for the rest of the batch, as a full hand-off would have.
+ */
+static int64_t worker_execute(struct caio_pool *pool, caio_req *req)
+{
+	if (req->nowait_first) {
+		int64_t res = read_cached(req);
+
+		if (res >= 0)
+			return res;
+		pthread_mutex_lock(&pool->lock);
+		if (pool->todo_head && pool->idle)
+			pthread_cond_signal(&pool->work);
+		pthread_mutex_unlock(&pool->lock);
+	}
+	return caio__execute(req);
+}
+
 static void *pool_worker(void *arg)
 {
 	struct caio_pool *pool = arg;
@@ -80,7 +158,7 @@ static void *pool_worker(void *arg)
 		pool->running++;
 		pthread_mutex_unlock(&pool->lock);
 
-		res = caio__execute(req);
+		res = worker_execute(pool, req);
 
 		pthread_mutex_lock(&pool->lock);
 		pool->running--;
@@ -110,6 +188,15 @@ static int start_workers(struct caio_pool *pool, unsigned threads)
 	return err;
 }
 
+static unsigned usable_cpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	return CPU_COUNT(&set) ? CPU_COUNT(&set) : 1;
+}
+
 int caio__pool_new(caio_ctx *ctx, unsigned threads, struct caio_pool **poolp)
 {
 	struct caio_pool *pool;
@@ -122,6 +209,9 @@ int caio__pool_new(caio_ctx *ctx, unsigned threads, struct caio_pool **poolp)
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->work, NULL);
 	err = start_workers(pool, threads);
+	pool->spread_ways = usable_cpus();
+	if (pool->spread_ways > pool->nthreads + 1)
+		pool->spread_ways = pool->nthreads + 1;
 	if (err && !pool->nthreads) {
 		pthread_cond_destroy(&pool->work);
 		pthread_mutex_destroy(&pool->lock);
@@ -151,17 +241,22 @@ void caio__pool_free(struct caio_pool *pool, bool forked)
 	free(pool);
 }
 
-/*
- * lazy: wake no worker for these requests.  The caller must come back
- * through caio__pool_help() or caio__pool_kick() (see thread_submit).
- */
+enum enqueue_wake {
+	WAKE_EACH,	/* a worker per request, as many as are idle */
+	WAKE_LAZY,	/* none: the caller comes back through caio__pool_help()
+			 * or caio__pool_kick() (see thread_submit) */
+	WAKE_SPREAD,	/* one per other CPU; reads that would block wake more */
+};
+
 static void pool_enqueue(struct caio_pool *pool, caio_req **reqs, unsigned nr,
-			 bool lazy)
+			 enum enqueue_wake how)
 {
 	unsigned wake = 0;
 
-	for (unsigned i = 0; i < nr; i++)
+	for (unsigned i = 0; i < nr; i++) {
 		reqs[i]->state = REQ_POOL;
+		reqs[i]->nowait_first = how == WAKE_SPREAD;
+	}
 	pool->ctx->pool_inflight += nr;
 
 	pthread_mutex_lock(&pool->lock);
@@ -173,12 +268,15 @@ static void pool_enqueue(struct caio_pool *pool, caio_req **reqs, unsigned nr,
 			pool->todo_head = reqs[i];
 		pool->todo_tail = reqs[i];
 	}
-	if (!lazy) {
-		/* one more for a lazy request still waiting, if any */
-		wake = nr + pool->lazy;
-		pool->lazy = false;
-	} else
+	if (how == WAKE_LAZY)
 		pool->lazy = true;
+	else {
+		/* one more for a lazy request still waiting, if any */
+		wake = how == WAKE_SPREAD && nr >= pool->spread_ways ?
+		       pool->spread_ways - 1 : nr;
+		wake += pool->lazy;
+		pool->lazy = false;
+	}
 	if (wake > pool->idle)
 		wake = pool->idle;
 	if (wake == pool->idle && wake > 1)
@@ -208,7 +306,7 @@ bool caio__pool_lazy(const struct caio_pool *pool)
 
 void caio__pool_submit(struct caio_pool *pool, caio_req **reqs, unsigned nr)
 {
-	pool_enqueue(pool, reqs, nr, false);
+	pool_enqueue(pool, reqs, nr, WAKE_EACH);
 }
 
 int caio__pool_reap(struct caio_pool *pool, unsigned max)
@@ -282,18 +380,68 @@ static int64_t execute_here(const caio_req *req)
 	return res;
 }
 
+/* A request the context's thread took from todo but will not run: put it
+ * back where it was and make sure a worker comes. */
+static void give_back(struct caio_pool *pool, caio_req *req)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->running--;
+	req->next = pool->todo_head;
+	pool->todo_head = req;
+	if (!pool->todo_tail)
+		pool->todo_tail = req;
+	pthread_cond_signal(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* A spread read no worker has taken yet, run here from the page cache:
+ * false when there is none, or it must wait for the device (then it goes
+ * back for a worker). */
+static bool help_with_spread_read(struct caio_pool *pool)
+{
+	caio_req *req = NULL;
+	int64_t res;
+
+	pthread_mutex_lock(&pool->lock);
+	if (pool->todo_head && pool->todo_head->nowait_first) {
+		req = pop_todo(pool);
+		pool->running++;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	if (!req)
+		return false;
+	res = read_cached(req);
+	if (res < 0) {
+		give_back(pool, req);
+		return false;
+	}
+	pthread_mutex_lock(&pool->lock);
+	pool->running--;
+	pthread_mutex_unlock(&pool->lock);
+	pool->ctx->pool_inflight--;
+	caio__finish(pool->ctx, req, res);
+	return true;
+}
+
 /*
  * The context's thread is about to sleep until a completion and no worker
  * has started on anything yet (at queue depth 1 the woken worker is still
  * on its way, 10-20 us on an idle CPU here): take the oldest waiting request
  * and run it on this thread instead of sleeping, as a worker would.
- * Returns true when one ran; its completion is on the context's done list.
+ * Spread reads waiting go first, all of them: copying them costs less than
+ * the sleep.  Returns true when one or more ran; their completions are on
+ * the context's done list.
  */
 bool caio__pool_help(struct caio_pool *pool)
 {
 	caio_ctx *ctx = pool->ctx;
 	caio_req *req = NULL;
 
+	if (help_with_spread_read(pool)) {
+		while (help_with_spread_read(pool))
+			;
+		return true;
+	}
 	pthread_mutex_lock(&pool->lock);
 	if (!pool->running && pool->todo_head) {
 		req = pop_todo(pool);
@@ -306,15 +454,7 @@ bool caio__pool_help(struct caio_pool *pool)
 	}
 	pool->lazy = false;	/* the lone lazy request is this one */
 	if (!ends_in_bounded_time(req)) {
-		/* put it back where it was and make sure a worker comes */
-		pthread_mutex_lock(&pool->lock);
-		pool->running--;
-		req->next = pool->todo_head;
-		pool->todo_head = req;
-		if (!pool->todo_tail)
-			pool->todo_tail = req;
-		pthread_cond_signal(&pool->work);
-		pthread_mutex_unlock(&pool->lock);
+		give_back(pool, req);
 		return false;
 	}
 	int64_t res = execute_here(req);
@@ -376,39 +516,65 @@ static void thread_exit(caio_ctx *ctx)
  * blocking, as io_uring does before it punts to its workers.  Only a full
  * read counts; anything else goes to the pool.  O_DIRECT goes to the pool
  * too (RWF_NOWAIT still waits for the device), unless the caller is about
- * to sleep until a completion anyway (may_wait_for_device).
+ * to sleep until a completion anyway (may_wait_for_device) or the file is
+ * known to be buffered (spread_reads looked).
  */
-static bool thread_read_inline(caio_ctx *ctx, caio_req *req, bool may_wait_for_device)
+static bool thread_read_inline(caio_ctx *ctx, caio_req *req, bool may_wait_for_device,
+			       bool buffered)
 {
-	struct iovec one, *iov = &one;
-	size_t want = 0;
-	int cnt = 1;
-	ssize_t res;
+	int64_t res;
 
-	if (req->op == CAIO_OP_READ) {
-		one.iov_base = req->u.rw.buf;
-		one.iov_len = req->u.rw.len > CAIO_MAX_RW_COUNT ?
-			      CAIO_MAX_RW_COUNT : req->u.rw.len;
-		want = one.iov_len;
-	} else if (req->op == CAIO_OP_READV) {
-		iov = (struct iovec *)req->u.vec.iov;
-		cnt = req->u.vec.cnt;
-		for (int i = 0; i < cnt; i++)
-			want += iov[i].iov_len;
-	}
-	if (!want || want > CAIO_MAX_RW_COUNT)
+	if (!may_wait_for_device && !buffered && !buffered_read(req))
 		return false;
-	if (!may_wait_for_device) {
-		int flags = fcntl(req->fd, F_GETFL);
-
-		if (flags < 0 || (flags & O_DIRECT))
-			return false;
-	}
-	res = preadv2(req->fd, iov, cnt, req->offset, RWF_NOWAIT);
-	if (res < 0 || (size_t)res != want)
+	res = read_cached(req);
+	if (res < 0)
 		return false;
 	caio__finish(ctx, req, res);
 	return true;
+}
+
+/*
+ * Page-cached reads run inline use one CPU however many there are: of a
+ * large batch's buffered reads keep one in spread_ways here and hand the
+ * others to the workers first, so that they run alongside this thread (a
+ * worker per other CPU; one whose read must wait for the device wakes
+ * another).  A small batch stays here: waking a worker would cost more.
+ * The kept requests stay at the front of reqs, buffered reads among them
+ * marked with nowait_first; returns how many they are.
+ */
+static unsigned spread_reads(caio_ctx *ctx, caio_req **reqs, unsigned nr)
+{
+	unsigned ways = ctx->pool->spread_ways, reads = 0, kept = 0, given = 0;
+	caio_req *head = NULL, **tail = &head;
+	size_t bytes = 0;
+
+	for (unsigned i = 0; i < nr; i++) {
+		size_t len = buffered_read(reqs[i]);
+
+		reqs[i]->nowait_first = len != 0;
+		reads += len != 0;
+		bytes += len;
+	}
+	if (reads < 2 || bytes < SPREAD_MIN_BYTES)
+		return nr;
+	reads = 0;
+	for (unsigned i = 0; i < nr; i++) {
+		caio_req *req = reqs[i];
+
+		if (!req->nowait_first || reads++ % ways == 0) {
+			reqs[kept++] = req;
+			continue;
+		}
+		*tail = req;
+		tail = &req->next;
+		given++;
+	}
+	*tail = NULL;
+	/* every slot from kept on is free now: line the given ones up there */
+	for (unsigned i = kept; head; head = head->next)
+		reqs[i++] = head;
+	pool_enqueue(ctx->pool, reqs + kept, given, WAKE_SPREAD);
+	return kept;
 }
 
 /*
@@ -422,13 +588,15 @@ static int thread_submit(caio_ctx *ctx, caio_req **reqs, unsigned nr,
 			 unsigned wait_nr, const struct timespec *ts)
 {
 	bool caller_idle = wait_nr && !ts && !ctx->pool_inflight;
+	bool spread = nr > 1 && ctx->pool->spread_ways > 1;
+	unsigned here = spread ? spread_reads(ctx, reqs, nr) : nr;
 	caio_req *on_caller = NULL;
 	unsigned to_pool = 0, done_here = 0;
 
-	for (unsigned i = 0; i < nr; i++) {
+	for (unsigned i = 0; i < here; i++) {
 		bool may_block = caller_idle && !done_here;
 
-		if (thread_read_inline(ctx, reqs[i], may_block))
+		if (thread_read_inline(ctx, reqs[i], may_block, spread && reqs[i]->nowait_first))
 			done_here++;
 		else if (may_block && ends_in_bounded_time(reqs[i])) {
 			on_caller = reqs[i];
@@ -446,7 +614,7 @@ static int thread_submit(caio_ctx *ctx, caio_req **reqs, unsigned nr,
 	if (to_pool) {
 		bool lazy = to_pool == 1 && ctx->flush_in_wait && !ctx->pool_inflight;
 
-		pool_enqueue(ctx->pool, reqs, to_pool, lazy);
+		pool_enqueue(ctx->pool, reqs, to_pool, lazy ? WAKE_LAZY : WAKE_EACH);
 		if (lazy && ctx->efd_watched)
 			caio__signal(ctx);
 	}

@@ -25,6 +25,7 @@ struct caio_req {
 	uint8_t op;			/* enum caio_op */
 	uint8_t state;			/* enum req_state */
 	uint8_t cancel_requested;	/* the backend's kernel cancel was issued */
+	uint8_t nowait_first;		/* pool: try the page cache before blocking (spread_reads) */
 	int fd;				/* the fd, or the dirfd of *at() calls */
 	int64_t offset;
 	int64_t res;

@@ -1830,6 +1830,230 @@ out:
 	free(buf);
 }
 
+/*
+ * One large batch of everything at once: page-cached reads (the thread
+ * backend spreads a batch like this over its workers), reads of data that
+ * is not cached, writes, O_DIRECT reads and a read of a pipe that waits
+ * for data (the thread and sync backends answer ESPIPE: they pread).
+ * Every request completes once with its own result and data, whether the
+ * caller waits with a deadline or without one (then it may run waiting
+ * requests itself), and cancelling the whole batch right after its flush
+ * loses and repeats nothing.
+ */
+enum {
+	MIX_HOT = 64, MIX_HOT_LEN = 16384,	/* 1 MiB of cached reads */
+	MIX_COLD = 8, MIX_COLD_LEN = 131072,
+	MIX_WRITES = 16, MIX_WRITE_LEN = 4096,
+	MIX_DIRECT = 8, MIX_DIRECT_LEN = 4096,
+	MIX_N = MIX_HOT + MIX_COLD + MIX_WRITES + MIX_DIRECT + 1,
+	MIX_SEED_HOT = 31, MIX_SEED_COLD = 32, MIX_SEED_WRITE = 33,
+};
+
+struct mix {
+	int hot_fd, cold_fd, direct_fd, write_fd, pipefd[2];
+	char *hot, *cold, *cold_block0, *direct, *wdata, pipebuf[16];
+	struct result res[MIX_N];
+	caio_req *req[MIX_N];
+};
+
+/* Queue the whole batch; requests are numbered hot, cold, writes, direct, pipe. */
+static int mix_submit(caio_ctx *ctx, struct mix *m)
+{
+	int i, n = 0, err = 0;
+
+	memset(m->res, 0, sizeof(m->res));
+	memset(m->hot, 0, MIX_HOT * MIX_HOT_LEN);
+	memset(m->cold, 0, MIX_COLD * MIX_COLD_LEN);
+	memset(m->direct, 0, MIX_DIRECT * MIX_DIRECT_LEN);
+	for (i = 0; i < MIX_HOT && !err; i++, n++)
+		err = caio_read(ctx, m->hot_fd, m->hot + (size_t)i * MIX_HOT_LEN, MIX_HOT_LEN,
+				(int64_t)i * MIX_HOT_LEN, record_cb, &m->res[n], &m->req[n]);
+	for (i = 0; i < MIX_COLD && !err; i++, n++)
+		err = caio_read(ctx, m->cold_fd, m->cold + (size_t)i * MIX_COLD_LEN, MIX_COLD_LEN,
+				(int64_t)i * MIX_COLD_LEN, record_cb, &m->res[n], &m->req[n]);
+	for (i = 0; i < MIX_WRITES && !err; i++, n++)
+		err = caio_write(ctx, m->write_fd, m->wdata + (size_t)i * MIX_WRITE_LEN,
+				 MIX_WRITE_LEN, (int64_t)i * MIX_WRITE_LEN, record_cb, &m->res[n],
+				 &m->req[n]);
+	for (i = 0; i < MIX_DIRECT && !err; i++, n++) {
+		if (m->direct_fd < 0) {
+			m->res[n].calls = 1;	/* not on this filesystem */
+			m->res[n].res = MIX_DIRECT_LEN;
+			m->req[n] = NULL;
+			continue;
+		}
+		err = caio_read(ctx, m->direct_fd, m->direct + (size_t)i * MIX_DIRECT_LEN,
+				MIX_DIRECT_LEN, (int64_t)i * MIX_DIRECT_LEN, record_cb, &m->res[n],
+				&m->req[n]);
+	}
+	if (!err)
+		err = caio_read(ctx, m->pipefd[0], m->pipebuf, sizeof(m->pipebuf), 0, record_cb,
+				&m->res[n], &m->req[n]);
+	return err;
+}
+
+/* Check the batch's results; cancelled: -ECANCELED is a right answer too. */
+static void mix_check(struct mix *m, bool cancelled)
+{
+	int64_t want[MIX_N];
+	int i, n;
+
+	for (n = 0; n < MIX_HOT; n++)
+		want[n] = MIX_HOT_LEN;
+	for (; n < MIX_HOT + MIX_COLD; n++)
+		want[n] = MIX_COLD_LEN;
+	for (; n < MIX_HOT + MIX_COLD + MIX_WRITES; n++)
+		want[n] = MIX_WRITE_LEN;
+	for (; n < MIX_N - 1; n++)
+		want[n] = MIX_DIRECT_LEN;
+	want[n] = kernel_backend() ? 5 : -ESPIPE;
+	for (n = 0; n < MIX_N; n++) {
+		CHECK_EQ(m->res[n].calls, 1, "callbacks of request #%d", n);
+		if (cancelled && m->res[n].res == -ECANCELED)
+			continue;
+		CHECK_EQ(m->res[n].res, want[n], "result of request #%d", n);
+		if (n < MIX_HOT)
+			CHECK_EQ(t_pattern_mismatch(m->hot + (size_t)n * MIX_HOT_LEN, MIX_HOT_LEN,
+						    MIX_SEED_HOT + n), -1,
+				 "first wrong byte of cached read #%d", n);
+		else if (n < MIX_HOT + MIX_COLD) {
+			i = n - MIX_HOT;
+			CHECK_EQ(t_pattern_mismatch(m->cold + (size_t)i * MIX_COLD_LEN,
+						    MIX_COLD_LEN, MIX_SEED_COLD + i), -1,
+				 "first wrong byte of uncached read #%d", i);
+		} else if (n >= MIX_HOT + MIX_COLD + MIX_WRITES && n < MIX_N - 1 &&
+			   m->direct_fd >= 0) {
+			/* the O_DIRECT reads cover the cold file's first block */
+			i = n - MIX_HOT - MIX_COLD - MIX_WRITES;
+			CHECK(memcmp(m->direct + (size_t)i * MIX_DIRECT_LEN,
+				     m->cold_block0 + (size_t)i * MIX_DIRECT_LEN,
+				     MIX_DIRECT_LEN) == 0, "data of O_DIRECT read #%d", i);
+		} else if (n == MIX_N - 1 && kernel_backend())
+			CHECK(memcmp(m->pipebuf, "hello", 5) == 0, "pipe read data '%.5s'",
+			      m->pipebuf);
+	}
+out:
+	return;
+}
+
+/* File i of count blocks of len bytes, block b holding the pattern seed + b. */
+static int mix_file(const char *name, int count, size_t len, unsigned seed)
+{
+	char *buf = malloc(len);
+	int fd = open_tmp(name, O_RDWR | O_TRUNC);
+
+	for (int b = 0; fd >= 0 && buf && b < count; b++) {
+		t_pattern(buf, len, seed + b);
+		if (pwrite(fd, buf, len, (int64_t)b * len) != (ssize_t)len) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	free(buf);
+	return fd;
+}
+
+static void case_mixed_batch(void)
+{
+	struct mix m = { .hot_fd = -1, .cold_fd = -1, .direct_fd = -1, .write_fd = -1,
+			 .pipefd = { -1, -1 } };
+	caio_ctx *ctx = NULL;
+	char *back = NULL;
+	int round, i, n, cancels = 0;
+
+	m.hot = malloc(MIX_HOT * MIX_HOT_LEN);
+	m.cold = malloc(MIX_COLD * MIX_COLD_LEN);
+	m.cold_block0 = malloc(MIX_COLD_LEN);
+	m.wdata = malloc(MIX_WRITES * MIX_WRITE_LEN);
+	back = malloc(MIX_WRITES * MIX_WRITE_LEN);
+	CHECK_SYS(m.hot && m.cold && m.cold_block0 && m.wdata && back, "malloc");
+	CHECK_SYS(posix_memalign((void **)&m.direct, 4096, MIX_DIRECT * MIX_DIRECT_LEN) == 0,
+		  "posix_memalign");
+	t_pattern(m.cold_block0, MIX_COLD_LEN, MIX_SEED_COLD);
+	m.hot_fd = mix_file("mix-hot", MIX_HOT, MIX_HOT_LEN, MIX_SEED_HOT);
+	m.cold_fd = mix_file("mix-cold", MIX_COLD, MIX_COLD_LEN, MIX_SEED_COLD);
+	m.write_fd = open_tmp("mix-write", O_RDWR | O_TRUNC);
+	CHECK_SYS(m.hot_fd >= 0 && m.cold_fd >= 0 && m.write_fd >= 0, "creating the files");
+	CHECK_SYS(fsync(m.cold_fd) == 0, "fsync");
+	m.direct_fd = open(t_path("mix-cold"), O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (m.direct_fd < 0)
+		t_note("no O_DIRECT on %s (%s): the batch goes without", t_path(""),
+		       t_errno_name(errno));
+	CHECK_SYS(pipe2(m.pipefd, O_CLOEXEC) == 0, "pipe2");
+	CHECK_EQ(ctx_new(&ctx, 2 * MIX_N, 0), 0, "caio_ctx_new");
+
+	/* 0: wait with a deadline; 1: without one; 2: cancel it all */
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < MIX_WRITES; i++)
+			t_pattern(m.wdata + (size_t)i * MIX_WRITE_LEN, MIX_WRITE_LEN,
+				  MIX_SEED_WRITE + 100 * round + i);
+		CHECK_EQ(posix_fadvise(m.cold_fd, 0, 0, POSIX_FADV_DONTNEED), 0,
+			 "posix_fadvise(DONTNEED)");
+		CHECK_EQ(mix_submit(ctx, &m), 0, "round %d: queueing the batch", round);
+		n = caio_flush(ctx);
+		CHECK(n > 0, "round %d: caio_flush = %d", round, n);
+		if (round == 2) {
+			for (i = 0; i < MIX_N - 1; i++) {
+				if (!m.req[i] || m.res[i].calls)
+					continue;
+				n = caio_cancel(ctx, m.req[i]);
+				/* -ENOENT: done, its callback not yet run */
+				CHECK(n == 0 || n == -EINPROGRESS || n == -EALREADY ||
+				      n == -ENOENT, "round 2: caio_cancel of request #%d = %s",
+				      i, t_errno_name(n));
+				cancels += n == 0 || n == -EINPROGRESS;
+			}
+		}
+		CHECK_SYS(write(m.pipefd[1], "hello", 5) == 5, "write to the pipe");
+		if (round == 1) {
+			/* the harness's time limit catches a wait that never ends */
+			while (caio_ctx_pending(ctx)) {
+				n = wait_ns(ctx, caio_ctx_pending(ctx), -1);
+				CHECK(n >= 0 || n == -EINTR, "round 1: caio_wait = %s",
+				      t_errno_name(n));
+			}
+		} else
+			CHECK_EQ(wait_idle(ctx), 0, "round %d: waiting for the batch", round);
+		mix_check(&m, round == 2);
+		if (t_failures())
+			goto out;
+		for (i = 0, n = 0; round == 2 && i < MIX_N; i++)
+			n += m.res[i].res == -ECANCELED;
+		CHECK(n <= cancels, "round 2: %d requests -ECANCELED, %d cancels took", n,
+		      cancels);
+		if (!kernel_backend() || m.res[MIX_N - 1].res != 5) {
+			char drain[8];
+
+			CHECK_EQ(read(m.pipefd[0], drain, sizeof(drain)), 5, "draining the pipe");
+		}
+		if (round < 2) {
+			CHECK_EQ(pread(m.write_fd, back, MIX_WRITES * MIX_WRITE_LEN, 0),
+				 MIX_WRITES * MIX_WRITE_LEN, "reading the written file back");
+			CHECK(memcmp(back, m.wdata, MIX_WRITES * MIX_WRITE_LEN) == 0,
+			      "round %d: the written file differs from what was written", round);
+		}
+	}
+out:
+	destroy(ctx);
+	for (i = 0; i < 2; i++)
+		if (m.pipefd[i] >= 0)
+			close(m.pipefd[i]);
+	if (m.hot_fd >= 0)
+		close(m.hot_fd);
+	if (m.cold_fd >= 0)
+		close(m.cold_fd);
+	if (m.direct_fd >= 0)
+		close(m.direct_fd);
+	if (m.write_fd >= 0)
+		close(m.write_fd);
+	free(m.hot);
+	free(m.cold);
+	free(m.cold_block0);
+	free(m.direct);
+	free(m.wdata);
+	free(back);
+}
+
 /* 1 native, 0 through the pool, -1 either (decided by the backend). */
 static int expected_native(enum caio_op op)
 {
@@ -2252,6 +2476,7 @@ static const struct {
 	{ "pipe-read", case_pipe_read },
 	{ "pipe-write-full", case_pipe_write_full },
 	{ "uncached-read", case_uncached_read },
+	{ "mixed-batch", case_mixed_batch },
 	{ "op-native", case_op_native },
 	{ "callback-submit", case_callback_submit },
 	{ "fork", case_fork },
