@@ -516,16 +516,20 @@ static void thread_exit(caio_ctx *ctx)
  * blocking, as io_uring does before it punts to its workers.  Only a full
  * read counts; anything else goes to the pool.  O_DIRECT goes to the pool
  * too (RWF_NOWAIT still waits for the device), unless the caller is about
- * to sleep until a completion anyway (may_wait_for_device) or the file is
- * known to be buffered (spread_reads looked).
+ * to sleep until a completion anyway (may_wait_for_device).  buffered: 1 or
+ * 0 when spread_reads already looked at the file, -1 to look here.
  */
 static bool thread_read_inline(caio_ctx *ctx, caio_req *req, bool may_wait_for_device,
-			       bool buffered)
+			       int buffered)
 {
 	int64_t res;
 
-	if (!may_wait_for_device && !buffered && !buffered_read(req))
-		return false;
+	if (!may_wait_for_device) {
+		if (buffered < 0)
+			buffered = buffered_read(req) != 0;
+		if (!buffered)
+			return false;
+	}
 	res = read_cached(req);
 	if (res < 0)
 		return false;
@@ -596,7 +600,8 @@ static int thread_submit(caio_ctx *ctx, caio_req **reqs, unsigned nr,
 	for (unsigned i = 0; i < here; i++) {
 		bool may_block = caller_idle && !done_here;
 
-		if (thread_read_inline(ctx, reqs[i], may_block, spread && reqs[i]->nowait_first))
+		if (thread_read_inline(ctx, reqs[i], may_block,
+				       spread ? reqs[i]->nowait_first : -1))
 			done_here++;
 		else if (may_block && ends_in_bounded_time(reqs[i])) {
 			on_caller = reqs[i];
