@@ -224,6 +224,7 @@ void cfs_stats_publish_caio(struct cfs_loop_stats *st, caio_ctx *ctx);
 void cfs_stats_flush(struct cfs_loop_stats *st, int nr);
 struct cfs_loop_stats *cfs_loop_stats(struct cfs_loop *loop);
 int cfs_control_open(void);
+bool cfs_control_waiting(void);	/* its address was taken: bound later */
 int cfs_control_start(void);
 void cfs_control_stop(void);
 void cfs_stats_log_summary(const char *why);

@@ -619,6 +619,9 @@ static void log_mounted(unsigned fd_cache, int control_fd)
 			cfs.handles_reason);
 	if (control_fd < 0)
 		cfs_log(LOG_WARNING, "no control socket: caiofs-stat will not see this mount");
+	else if (cfs_control_waiting())
+		cfs_log(LOG_WARNING, "the control address of %s is taken (by the daemon of a previous mount, still exiting?): caiofs-stat sees this mount once it is free",
+			cfs.opt.mountpoint);
 	if (cfs.opt.allow_other)
 		cfs_log(LOG_INFO, "allow_other: the kernel checks permissions (default_permissions)");
 }

@@ -448,21 +448,43 @@ void cfs_stats_log_summary(const char *why)
 
 /* ---- the control socket -------------------------------------------------- */
 
-int cfs_control_open(void)
+/* Bind the mount point's control address and listen: 0 or -errno. */
+static int control_bind(int fd)
 {
 	struct sockaddr_un sa;
-	socklen_t len;
-	int fd;
+	socklen_t len = cfs_control_address(cfs.opt.mountpoint, &sa);
+
+	if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 16) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The address is taken; control_main binds it once it is free.  Written
+ * by the control thread once it is running, read by the main thread. */
+static bool control_waiting;
+
+bool cfs_control_waiting(void)
+{
+	return __atomic_load_n(&control_waiting, __ATOMIC_RELAXED);
+}
+
+int cfs_control_open(void)
+{
+	int fd, res;
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	len = cfs_control_address(cfs.opt.mountpoint, &sa);
-	if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 16) < 0) {
-		int err = -errno;
-
+	res = control_bind(fd);
+	if (res == -EADDRINUSE) {
+		/* Most likely the daemon of the previous mount on this mount
+		 * point, which holds the address until it has exited. */
+		control_waiting = true;
+		return fd;
+	}
+	if (res < 0) {
 		close(fd);
-		return err;
+		return res;
 	}
 	return fd;
 }
@@ -517,18 +539,39 @@ static void control_serve(int lfd)
 static pthread_t control_thread;
 static int control_stop_fd = -1;
 
+/* How often a taken address is tried again: often at first, when it is
+ * an exiting daemon's, then rarely (another daemon lives there). */
+#define CONTROL_RETRY_MS	50
+#define CONTROL_RETRY_SLOW_MS	1000
+#define CONTROL_RETRY_FAST_FOR	100
+
 static void *control_main(void *arg)
 {
 	struct pollfd p[2] = {
-		{ .fd = cfs.control_fd, .events = POLLIN },
+		{ .fd = control_waiting ? -1 : cfs.control_fd, .events = POLLIN },
 		{ .fd = control_stop_fd, .events = POLLIN },
 	};
+	unsigned tries = 0;
 
 	for (;;) {
-		if (poll(p, 2, -1) < 0)
+		int wait = !control_waiting ? -1 : tries < CONTROL_RETRY_FAST_FOR ?
+			   CONTROL_RETRY_MS : CONTROL_RETRY_SLOW_MS;
+
+		if (poll(p, 2, wait) < 0)
 			continue;
 		if (p[1].revents)
 			return NULL;
+		if (control_waiting) {
+			/* an unbound socket polls as hung up: not watched until bound */
+			tries++;
+			if (control_bind(cfs.control_fd) == 0) {
+				__atomic_store_n(&control_waiting, false, __ATOMIC_RELAXED);
+				p[0].fd = cfs.control_fd;
+				cfs_log(LOG_INFO, "control socket ready after %u tries: caiofs-stat sees this mount",
+					tries);
+			}
+			continue;
+		}
 		if (p[0].revents)
 			control_serve(cfs.control_fd);
 	}

@@ -672,6 +672,52 @@ def test_stat_works_as_soon_as_mounted(mount_factory, backend):
 		m.stop()
 
 
+def control_address(mountpoint):
+	"""The abstract socket name a daemon serving mountpoint listens on
+	(FNV-1a of the path, as in src/caiofs/control.c)."""
+	h = 0xcbf29ce484222325
+	for byte in mountpoint.encode():
+		h = ((h ^ byte) * 0x100000001b3) & 0xffffffffffffffff
+	return '\0caiofs/%016x' % h
+
+
+@pytest.mark.one_backend
+def test_stat_after_quick_remount(mount_factory, backend):
+	"""A daemon keeps its control address until it has exited, which can be
+	after a new daemon mounted on the same mount point: the new one must
+	take the address when it is free, not run without caiofs-stat.  Here
+	the test holds the address while the mount starts, then lets go."""
+	if CAIOFS_STAT is None:
+		pytest.skip('caiofs-stat was not built')
+	import socket
+	m = mount_factory(backend, start=False)
+	holder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+	try:
+		holder.bind(control_address(os.path.realpath(m.mnt)))
+		holder.listen(1)
+		assert m.start() is None
+		deadline = time.monotonic() + 10
+		while 'is taken' not in m.log() and time.monotonic() < deadline:
+			time.sleep(0.02)	# bounded: the daemon logs it after mounting
+		assert 'control address' in m.log() and 'is taken' in m.log(), \
+			'the daemon did not say its control address was taken:\n' + m.log()
+	finally:
+		holder.close()
+	deadline = time.monotonic() + 10
+	while True:
+		res = subprocess.run([CAIOFS_STAT, '--json', m.mnt], capture_output=True,
+				     text=True, timeout=30)
+		if res.returncode == 0 or time.monotonic() > deadline:
+			break
+		time.sleep(0.05)	# bounded: the daemon retries every 50 ms
+	assert res.returncode == 0, \
+		'caiofs-stat still fails after the address was freed: %s' % res.stderr
+	stats = json.loads(res.stdout)
+	assert stats['pid'] == m.pid
+	assert stats['mountpoint'] == os.path.realpath(m.mnt)
+	assert 'control socket ready' in m.log()
+
+
 @pytest.mark.parametrize('denied, expected', [
 	((425,), 'linux'),		# no io_uring_setup: Linux AIO
 	((425, 206), 'thread'),		# no io_uring_setup nor io_setup: the pool
