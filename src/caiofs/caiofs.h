@@ -158,8 +158,9 @@ void cfs_inode_shrink(void);
 struct cfs_inode *cfs_inode_pin_victim(int pfd, const char *name);
 void cfs_inode_unpin_victim(struct cfs_inode *in);
 bool cfs_retry_emfile(int err, int *tries);
-void cfs_inode_counts(uint64_t *inodes, uint64_t *bytes, uint64_t *cached_fds,
-		      uint64_t *fd_cache_size);
+/* record_bytes: the inodes' own records; table_bytes: the hash table's. */
+void cfs_inode_counts(uint64_t *inodes, uint64_t *record_bytes, uint64_t *table_bytes,
+		      uint64_t *cached_fds, uint64_t *fd_cache_size);
 int cfs_proc_path(int fd, char *buf, size_t len);
 
 /* ops.c */

@@ -718,12 +718,13 @@ void cfs_inode_shrink(void)
 	} while (n == 256);
 }
 
-void cfs_inode_counts(uint64_t *inodes, uint64_t *bytes, uint64_t *cached_fds,
-		      uint64_t *fd_cache_size)
+void cfs_inode_counts(uint64_t *inodes, uint64_t *record_bytes, uint64_t *table_bytes,
+		      uint64_t *cached_fds, uint64_t *fd_cache_size)
 {
 	pthread_mutex_lock(&tab.lock);
 	*inodes = tab.count;
-	*bytes = tab.bytes + tab.nbuckets * sizeof(*tab.buckets);
+	*record_bytes = tab.bytes;
+	*table_bytes = tab.nbuckets * sizeof(*tab.buckets);
 	*cached_fds = tab.lru_count;
 	*fd_cache_size = tab.lru_max;
 	pthread_mutex_unlock(&tab.lock);

@@ -125,7 +125,7 @@ struct totals {
 	struct caio_stats caio;
 	uint64_t flush_hist[16];
 	uint64_t deferred;
-	uint64_t inodes, inode_bytes, cached_fds, fd_cache_size;
+	uint64_t inodes, inode_bytes, table_bytes, cached_fds, fd_cache_size;
 };
 
 static void add_op(struct cfs_op_stats *t, struct cfs_op_stats *o)
@@ -189,7 +189,7 @@ static void totals_collect(struct totals *t)
 			t->flush_hist[j] += LOAD(st->flush_hist[j]);
 		t->deferred += LOAD(st->deferred);
 	}
-	cfs_inode_counts(&t->inodes, &t->inode_bytes, &t->cached_fds,
+	cfs_inode_counts(&t->inodes, &t->inode_bytes, &t->table_bytes, &t->cached_fds,
 			 &t->fd_cache_size);
 }
 
@@ -253,8 +253,9 @@ static void text_header(FILE *f, const struct totals *t)
 		(unsigned long long)t->caio.max_batch,
 		(unsigned long long)t->caio.fallback_requests,
 		(unsigned long long)t->deferred, t->caio.pending);
-	fprintf(f, "inodes: %llu remembered, %llu bytes each, %llu/%llu descriptors cached, file handles %s\n",
+	fprintf(f, "inodes: %llu remembered, %llu bytes each and a %llu KiB table, %llu/%llu descriptors cached, file handles %s\n",
 		(unsigned long long)t->inodes, (unsigned long long)per,
+		(unsigned long long)(t->table_bytes >> 10),
 		(unsigned long long)t->cached_fds,
 		(unsigned long long)t->fd_cache_size, cfs.handles ? "yes" : "no");
 }
@@ -335,9 +336,12 @@ static void json_caio(FILE *f, const struct totals *t)
 static void json_inodes(FILE *f, const struct totals *t)
 {
 	fprintf(f, "\"inodes\":{\"count\":%llu,\"bytes\":%llu,\"bytes_per_inode\":%.1f,"
-		"\"cached_fds\":%llu,\"fd_cache_size\":%llu,\"file_handles\":%s}",
-		(unsigned long long)t->inodes, (unsigned long long)t->inode_bytes,
+		"\"table_bytes\":%llu,\"cached_fds\":%llu,\"fd_cache_size\":%llu,"
+		"\"file_handles\":%s}",
+		(unsigned long long)t->inodes,
+		(unsigned long long)(t->inode_bytes + t->table_bytes),
 		t->inodes ? (double)t->inode_bytes / t->inodes : 0.0,
+		(unsigned long long)t->table_bytes,
 		(unsigned long long)t->cached_fds,
 		(unsigned long long)t->fd_cache_size, cfs.handles ? "true" : "false");
 }

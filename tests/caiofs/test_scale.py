@@ -22,8 +22,11 @@ def check_inode_memory(m, created):
 	inodes = m.stat_json()['inodes']
 	# the kernel may already have forgotten some: count is at most created + root
 	assert 1 <= inodes['count'] <= created + 1 + 64, inodes
-	if inodes['count'] >= 1000:
-		assert 0 < inodes['bytes_per_inode'] <= 1024, inodes
+	# a record is the inode's fields and its file handle (at most 128 bytes)
+	assert 64 <= inodes['bytes_per_inode'] <= 512, inodes
+	assert inodes['table_bytes'] > 0, inodes
+	assert inodes['bytes'] == pytest.approx(
+		inodes['bytes_per_inode'] * inodes['count'] + inodes['table_bytes'], abs=inodes['count']), inodes
 
 
 def tree_roundtrip(m, dirs, per_dir):
