@@ -148,6 +148,11 @@ static int64_t worker_execute(struct caio_pool *pool, caio_req *req)
  * caller's, so that they never take a CPU from the threads they serve. */
 static unsigned lingering_workers;
 
+void caio__pool_forked(void)
+{
+	__atomic_store_n(&lingering_workers, 0, __ATOMIC_RELAXED);
+}
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -209,8 +214,10 @@ static void *pool_worker(void *arg)
 		caio_req *req;
 		int64_t res;
 
-		if (spread && !pool->todo_head && !pool->stop)
+		if (spread && !pool->todo_head && !pool->stop) {
 			linger(pool);
+			spread = false;
+		}
 		while (!pool->todo_head && !pool->stop) {
 			pool->idle++;
 			pthread_cond_wait(&pool->work, &pool->lock);

@@ -21,6 +21,7 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void on_fork_child(void)
 {
 	__atomic_add_fetch(&fork_generation, 1, __ATOMIC_RELAXED);
+	caio__pool_forked();
 }
 
 static void register_atfork(void)

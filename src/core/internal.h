@@ -124,6 +124,7 @@ int caio__pool_cancel(struct caio_pool *pool, caio_req *req);	/* 0 or -EALREADY 
 bool caio__pool_help(struct caio_pool *pool);	/* run a waiting request on this thread */
 void caio__pool_kick(struct caio_pool *pool);	/* wake a worker for a lazy request */
 bool caio__pool_lazy(const struct caio_pool *pool);
+void caio__pool_forked(void);	/* in a forked child, which has no workers */
 
 /* select.c */
 int caio__select(caio_ctx *ctx, const char *requested, char *err, size_t errlen);
