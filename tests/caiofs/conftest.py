@@ -108,6 +108,18 @@ def fusermount_u(path, lazy=False):
 	return res.returncode, res.stderr.strip()
 
 
+def unmount(path, patience=5.0):
+	"""fusermount3 -u, tried again while the mount is busy: another process
+	(a find(1) walking /tmp, a parallel test's scan) may hold it for a
+	moment.  Returns (returncode, stderr) of the last try."""
+	deadline = time.monotonic() + patience
+	rc, err = fusermount_u(path)
+	while rc != 0 and 'busy' in err and time.monotonic() < deadline:
+		time.sleep(0.1)		# bounded: the holder goes away by itself
+		rc, err = fusermount_u(path)
+	return rc, err
+
+
 def abort_connection(dev):
 	"""Fail every pending request of a hung FUSE mount (unblocks the test)."""
 	try:
@@ -198,12 +210,7 @@ class Mount:
 			return self.problems
 		self.stopped = True
 		if mounted(self.mnt):
-			rc, err = fusermount_u(self.mnt)
-			deadline = time.monotonic() + 3
-			while rc != 0 and 'busy' in err and time.monotonic() < deadline:
-				# another process (a find(1) walking /tmp...) may hold it
-				time.sleep(0.1)
-				rc, err = fusermount_u(self.mnt)
+			rc, err = unmount(self.mnt)
 			if rc != 0:
 				if strict:
 					self.problems.append('fusermount3 -u failed (%s); '

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import CAIOFS, CAIOFS_STAT, build_dir, fusermount_u, mounted
+from conftest import CAIOFS, CAIOFS_STAT, build_dir, fusermount_u, mounted, unmount
 from test_ops import read_file, write_file
 
 MiB = 1 << 20
@@ -206,7 +206,7 @@ def test_unmount_prints_summary(mount_factory, backend):
 	m = mount_factory(backend)
 	write_file(m.path('f'), b'x' * MiB)
 	before = len(m.log())
-	rc, err = fusermount_u(m.mnt)
+	rc, err = unmount(m.mnt)
 	assert rc == 0, err
 	assert m.wait_exit() == 0, m.log()
 	added = m.log()[before:]
@@ -450,7 +450,7 @@ def test_fstab_style_mount(workdir):
 		assert pids, 'no caiofs process found for the mount'
 		write_file(os.path.join(mnt, 'f'), b'fstab')
 		assert read_file(os.path.join(src, 'f')) == b'fstab'
-		rc, err = fusermount_u(mnt)
+		rc, err = unmount(mnt)
 		assert rc == 0, err
 		end = time.monotonic() + 20
 		while time.monotonic() < end and any(alive(p) for p in pids):
@@ -643,7 +643,7 @@ def test_standard_fuse_flags(workdir, extra):
 		write_file(os.path.join(mnt, 'f'), b'flags ' * 1000)
 		assert read_file(os.path.join(mnt, 'f')) == b'flags ' * 1000
 		assert read_file(os.path.join(src, 'f')) == b'flags ' * 1000
-		rc, err = fusermount_u(mnt)
+		rc, err = unmount(mnt)
 		assert rc == 0, err
 		assert proc.wait(timeout=20) == 0
 	finally:
