@@ -162,14 +162,6 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /*
  * After spread reads, one worker of the pool looks for the next batch's
  * share for LINGER_NS before it sleeps: under a deep queue of cached reads
@@ -181,7 +173,7 @@ static uint64_t monotonic_ns(void)
 static void linger(struct caio_pool *pool)
 {
 	unsigned seen = pool->enqueued;
-	uint64_t until;
+	int64_t until;
 
 	if (pool->lingering)
 		return;
@@ -192,11 +184,11 @@ static void linger(struct caio_pool *pool)
 	}
 	pool->lingering = true;
 	pthread_mutex_unlock(&pool->lock);
-	until = monotonic_ns() + LINGER_NS;
+	until = caio__now_ns() + LINGER_NS;
 	for (unsigned i = 1; __atomic_load_n(&pool->enqueued, __ATOMIC_RELAXED) == seen &&
 			     !__atomic_load_n(&pool->stop, __ATOMIC_RELAXED); i++) {
 		cpu_relax();
-		if (i % 64 == 0 && monotonic_ns() > until)
+		if (i % 64 == 0 && caio__now_ns() > until)
 			break;
 	}
 	pthread_mutex_lock(&pool->lock);
@@ -470,6 +462,17 @@ static void give_back(struct caio_pool *pool, caio_req *req)
 	pthread_mutex_unlock(&pool->lock);
 }
 
+/* A request taken from todo ran on the context's thread: its result waits
+ * on the context's done list. */
+static void ran_here(struct caio_pool *pool, caio_req *req, int64_t res)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->running--;
+	pthread_mutex_unlock(&pool->lock);
+	pool->ctx->pool_inflight--;
+	caio__finish(pool->ctx, req, res);
+}
+
 /* A spread read no worker has taken yet, run here from the page cache:
  * false when there is none, or it must wait for the device (then it goes
  * back for a worker). */
@@ -491,11 +494,7 @@ static bool help_with_spread_read(struct caio_pool *pool)
 		give_back(pool, req);
 		return false;
 	}
-	pthread_mutex_lock(&pool->lock);
-	pool->running--;
-	pthread_mutex_unlock(&pool->lock);
-	pool->ctx->pool_inflight--;
-	caio__finish(pool->ctx, req, res);
+	ran_here(pool, req, res);
 	return true;
 }
 
@@ -510,7 +509,6 @@ static bool help_with_spread_read(struct caio_pool *pool)
  */
 bool caio__pool_help(struct caio_pool *pool)
 {
-	caio_ctx *ctx = pool->ctx;
 	caio_req *req = NULL;
 
 	if (help_with_spread_read(pool)) {
@@ -533,13 +531,7 @@ bool caio__pool_help(struct caio_pool *pool)
 		give_back(pool, req);
 		return false;
 	}
-	int64_t res = execute_here(req);
-
-	pthread_mutex_lock(&pool->lock);
-	pool->running--;
-	pthread_mutex_unlock(&pool->lock);
-	ctx->pool_inflight--;
-	caio__finish(ctx, req, res);
+	ran_here(pool, req, execute_here(req));
 	return true;
 }
 

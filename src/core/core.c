@@ -715,7 +715,7 @@ int caio_reap(caio_ctx *ctx, unsigned max)
 	return reap_now(ctx, max);
 }
 
-static int64_t now_ns(void)
+int64_t caio__now_ns(void)
 {
 	struct timespec ts;
 
@@ -730,7 +730,7 @@ static int block_once(caio_ctx *ctx, int64_t deadline)
 	int64_t left = 0;
 
 	if (deadline >= 0) {
-		left = deadline - now_ns();
+		left = deadline - caio__now_ns();
 		if (left <= 0)
 			return -ETIME;
 		ts.tv_sec = left / 1000000000LL;
@@ -768,7 +768,7 @@ static int block_once(caio_ctx *ctx, int64_t deadline)
 
 int caio_wait(caio_ctx *ctx, unsigned min_nr, int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+	int64_t deadline = timeout_ns < 0 ? -1 : caio__now_ns() + timeout_ns;
 	int done = 0, r;
 
 	if (caio__forked(ctx))

@@ -110,6 +110,7 @@ void caio__finish(caio_ctx *ctx, caio_req *req, int64_t res);	/* park on the don
 void caio__signal(caio_ctx *ctx);					/* make efd readable */
 void caio__count_submit(caio_ctx *ctx, unsigned nr);			/* one kernel submission of nr */
 bool caio__forked(const caio_ctx *ctx);
+int64_t caio__now_ns(void);						/* CLOCK_MONOTONIC */
 int caio__start_fallback_pool(caio_ctx *ctx);			/* the pool for ops the backend lacks */
 
 /* execute.c: run one request synchronously; the syscall's result or -errno */
