@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -535,10 +536,11 @@ def test_requests_are_batched(mount_factory, backend):
 			     capture_output=True, text=True, timeout=120)
 	assert res.returncode == 0, res.stderr
 	assert json.loads(res.stdout)['jobs'][0]['read']['total_ios'] == 4096
-	caio = m.stat_json()['caio']
+	stats = m.stat_json()
+	caio = stats['caio']
 	assert caio['bytes_read'] >= 16 * MiB, caio
 	assert sum(caio['loop_requests']) == caio['requests'], caio
-	if backend_in_stats(m.stat_json()) == 'sync':
+	if backend_in_stats(stats) == 'sync':
 		# It runs each request inside the flush, so batching would
 		# serialise them: each loop takes one, the others the rest.
 		assert caio['max_batch'] == 1, caio
@@ -689,7 +691,6 @@ def test_stat_after_quick_remount(mount_factory, backend):
 	the test holds the address while the mount starts, then lets go."""
 	if CAIOFS_STAT is None:
 		pytest.skip('caiofs-stat was not built')
-	import socket
 	m = mount_factory(backend, start=False)
 	holder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 	try:
