@@ -35,6 +35,7 @@ struct caio_pool {
 	caio_ctx *ctx;
 	pthread_mutex_t lock;
 	pthread_cond_t work;
+	pthread_cond_t settled;	/* caio__pool_new waits on it for the workers */
 	caio_req *todo_head, *todo_tail;
 	caio_req *done_head, *done_tail;
 	unsigned idle;
@@ -42,6 +43,7 @@ struct caio_pool {
 	bool lazy;		/* context's thread only: on todo, no worker woken */
 	bool lingering;		/* a worker polls for work before it sleeps (linger) */
 	bool stop;		/* written atomically: linger reads it unlocked */
+	bool starting;		/* caio__pool_new waits for every worker to sleep */
 	unsigned enqueued;	/* bumped atomically whenever todo gains requests */
 	unsigned spread_ways;	/* this thread and a worker per other CPU (spread_reads) */
 	unsigned nthreads;
@@ -212,6 +214,8 @@ static void *pool_worker(void *arg)
 		}
 		while (!pool->todo_head && !pool->stop) {
 			pool->idle++;
+			if (pool->starting)
+				pthread_cond_signal(&pool->settled);
 			pthread_cond_wait(&pool->work, &pool->lock);
 			pool->idle--;
 		}
@@ -272,16 +276,28 @@ int caio__pool_new(caio_ctx *ctx, unsigned threads, struct caio_pool **poolp)
 	pool->ctx = ctx;
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->work, NULL);
+	pthread_cond_init(&pool->settled, NULL);
+	pool->starting = true;
 	err = start_workers(pool, threads);
 	pool->spread_ways = usable_cpus();
 	if (pool->spread_ways > pool->nthreads + 1)
 		pool->spread_ways = pool->nthreads + 1;
 	if (err && !pool->nthreads) {
+		pthread_cond_destroy(&pool->settled);
 		pthread_cond_destroy(&pool->work);
 		pthread_mutex_destroy(&pool->lock);
 		free(pool);
 		return err;
 	}
+	/* Return with every worker asleep, through with its start-up: a
+	 * thread still starting holds locks of the C library (and of a
+	 * sanitizer's allocator), which a fork() right after would copy
+	 * held into the child; and the first requests need not race it. */
+	pthread_mutex_lock(&pool->lock);
+	while (pool->idle < pool->nthreads)
+		pthread_cond_wait(&pool->settled, &pool->lock);
+	pool->starting = false;
+	pthread_mutex_unlock(&pool->lock);
 	*poolp = pool;
 	return 0;
 }
@@ -300,6 +316,7 @@ void caio__pool_free(struct caio_pool *pool, bool forked)
 	pthread_mutex_unlock(&pool->lock);
 	for (unsigned i = 0; i < pool->nthreads; i++)
 		pthread_join(pool->threads[i], NULL);
+	pthread_cond_destroy(&pool->settled);
 	pthread_cond_destroy(&pool->work);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool);
