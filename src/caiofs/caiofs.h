@@ -49,6 +49,8 @@ struct cfs_options {
 	int foreground;
 	int debug;
 	int clone_fd;
+	int fuse_uring;			/* take requests through io_uring (ring.c) */
+	unsigned fuse_uring_depth;	/* ring entries per kernel queue (per CPU) */
 	enum cfs_cache cache_mode;
 };
 
@@ -126,9 +128,15 @@ struct cfs_fs {
 	int daemon_ngroups;
 	unsigned max_write;		/* negotiated */
 	unsigned conn_want;		/* negotiated FUSE_CAP_* */
-	int parallel_direct_writes;
+	int parallel_direct_writes;	/* the kernel knows FOPEN_PARALLEL_DIRECT_WRITES */
 	int kernel_killpriv_v2;		/* the kernel offered FUSE_HANDLE_KILLPRIV_V2 */
-	int kernel_allow_mmap;		/* ... and FUSE_DIRECT_IO_ALLOW_MMAP */	/* the kernel knows FOPEN_PARALLEL_DIRECT_WRITES */
+	int kernel_allow_mmap;		/* ... and FUSE_DIRECT_IO_ALLOW_MMAP */
+	int kernel_fuse_uring;		/* ... and FUSE_OVER_IO_URING */
+	int ring_enabled;		/* -o fuse_uring and every loop has a ring */
+	int ring_negotiated;		/* FUSE_INIT's reply asks for the ring */
+	int ring_started;		/* ... and the loops were told to register */
+	size_t ring_payload;		/* bytes per ring entry payload */
+	int ring_start_fd;		/* eventfd: register ring entries now */
 	struct fuse_conn_info_opts *conn_opts;	/* -o max_write=, max_background=... */
 	uint64_t start_ns;
 };
@@ -199,6 +207,25 @@ void *cfs_loop_buf_get(struct cfs_loop *loop, size_t size);
 void cfs_loop_buf_put(struct cfs_loop *loop, void *buf, size_t size);
 void cfs_loop_defer(struct cfs_loop *loop, struct cfs_io *io);
 int cfs_loop_new_ctx(caio_ctx **ctxp, char *err, size_t errlen);
+void *cfs_loop_read_buffer(struct cfs_loop *loop, size_t size);
+bool cfs_loop_data_is_stable(struct cfs_loop *loop, const void *p);
+
+/* ring.c */
+struct cfs_ring;
+int cfs_ring_new(struct cfs_ring **ringp, int devfd, unsigned index,
+		 unsigned nloops, unsigned depth);
+int cfs_ring_fd(struct cfs_ring *r);
+int cfs_ring_start(struct cfs_ring *r, size_t payload_size);
+bool cfs_ring_next(struct cfs_ring *r, struct fuse_buf *fbuf);
+bool cfs_ring_ready(struct cfs_ring *r);
+void cfs_ring_done_current(struct cfs_ring *r);
+void *cfs_ring_read_buffer(struct cfs_ring *r, size_t size);
+bool cfs_ring_owns(struct cfs_ring *r, const void *p);
+bool cfs_ring_reply(struct cfs_ring *r, const struct iovec *iov, int count,
+		    ssize_t *sent);
+int cfs_ring_submit(struct cfs_ring *r);
+bool cfs_ring_gone(struct cfs_ring *r);
+void cfs_ring_free(struct cfs_ring *r);
 
 /* stats.c */
 #define CFS_NOPS 64			/* FUSE opcodes we count */
@@ -216,6 +243,10 @@ struct cfs_loop_stats {
 	struct caio_stats caio;		/* published copy of the loop's context */
 	uint64_t flush_hist[16];	/* requests per caio_flush(), log2 */
 	uint64_t deferred;		/* waited for a free caio slot */
+	uint64_t dev_requests;		/* FUSE requests read from /dev/fuse */
+	uint64_t ring_requests;		/* ... taken from ring entries (fuse_uring) */
+	uint64_t ring_commands;		/* replies and registrations sent on the ring */
+	uint64_t ring_submits;		/* ... in this many io_uring_enter calls */
 };
 const char *cfs_op_name(unsigned opcode);
 void cfs_stats_start(struct cfs_loop_stats *st, unsigned opcode);
@@ -223,6 +254,7 @@ void cfs_stats_done(struct cfs_loop_stats *st, unsigned opcode,
 		    uint64_t ns, int error, uint64_t bytes);
 void cfs_stats_publish_caio(struct cfs_loop_stats *st, caio_ctx *ctx);
 void cfs_stats_flush(struct cfs_loop_stats *st, int nr);
+void cfs_stats_count(uint64_t *counter, unsigned n);
 struct cfs_loop_stats *cfs_loop_stats(struct cfs_loop *loop);
 int cfs_control_open(void);
 bool cfs_control_waiting(void);	/* its address was taken: bound later */

@@ -125,14 +125,18 @@ void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	/* Pool buffers are page aligned: fine for O_DIRECT backing files. */
-	io->buf = cfs_loop_buf_get(io->loop, size ? size : 1);
+	/* Straight into the ring entry that carries the reply, or a pool
+	 * buffer; both are page aligned, fine for O_DIRECT backing files. */
+	io->buf = cfs_loop_read_buffer(io->loop, size);
 	if (!io->buf) {
-		free(io);
-		fuse_reply_err(req, ENOMEM);
-		return;
+		io->buf = cfs_loop_buf_get(io->loop, size ? size : 1);
+		if (!io->buf) {
+			free(io);
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		io->bufsize = size ? size : 1;
 	}
-	io->bufsize = size ? size : 1;
 	io->size = size;
 	io->off = off;
 	cfs_io_start(io);
@@ -145,6 +149,11 @@ static int write_buffer(struct cfs_io *io, const char *buf, size_t size,
 {
 	bool aligned = ((uintptr_t)buf & 4095) == 0;
 
+	/* A ring entry's payload stays ours until the reply. */
+	if ((aligned || !direct) && cfs_loop_data_is_stable(io->loop, buf)) {
+		io->buf = (void *)buf;
+		return 0;
+	}
 	if (size > CFS_WRITE_COPY_MAX && (aligned || !direct)) {
 		io->request_buffer = cfs_loop_take_request_buffer(io->loop, buf);
 		if (io->request_buffer) {

@@ -12,9 +12,10 @@ caiofs_SOURCES = \
 	src/caiofs/ops.c \
 	src/caiofs/data.c \
 	src/caiofs/loop.c \
+	src/caiofs/ring.c \
 	src/caiofs/stats.c
-caiofs_CFLAGS = $(AM_CFLAGS) $(FUSE3_CFLAGS)
-caiofs_LDADD = libcaio.la $(FUSE3_LIBS) -lpthread
+caiofs_CFLAGS = $(AM_CFLAGS) $(FUSE3_CFLAGS) $(LIBURING_CFLAGS)
+caiofs_LDADD = libcaio.la $(FUSE3_LIBS) $(LIBURING_LIBS) -lpthread
 
 caiofs_stat_SOURCES = \
 	src/caiofs/control.h \

@@ -36,7 +36,7 @@
 #define CFS_SPARE_REQ	4
 #define CFS_TRACK	8192		/* requests tracked for the counters */
 
-enum { TAG_DEV = 1, TAG_CAIO, TAG_STOP };
+enum { TAG_DEV = 1, TAG_CAIO, TAG_STOP, TAG_RING, TAG_RING_START };
 
 struct track_entry {
 	uint64_t unique;		/* 0 = free */
@@ -52,6 +52,7 @@ struct cfs_loop {
 	int devfd;
 	bool own_devfd;
 	caio_ctx *ctx;
+	struct cfs_ring *ring;		/* -o fuse_uring: requests from io_uring */
 	bool dev_gone;
 	bool stopping;
 	unsigned drain_max;		/* requests read per device wake-up */
@@ -276,6 +277,9 @@ static void allow_parallel_direct_writes(unsigned opcode, struct iovec *iov,
  */
 #define CFS_INIT_ALLOW_MMAP2	(1u << (36 - 32))
 
+/* FUSE_OVER_IO_URING (flags2, kernel 6.14): see ring.c. */
+#define CFS_INIT_OVER_IO_URING2	(1u << (41 - 32))
+
 static void negotiate_init(const struct fuse_in_header *in)
 {
 	const struct fuse_init_in *init = (const void *)(in + 1);
@@ -283,8 +287,10 @@ static void negotiate_init(const struct fuse_in_header *in)
 	if (in->opcode != FUSE_INIT || in->len < sizeof(*in) + 16)
 		return;
 	cfs.kernel_killpriv_v2 = !!(init->flags & FUSE_HANDLE_KILLPRIV_V2);
-	if ((init->flags & FUSE_INIT_EXT) && in->len >= sizeof(*in) + 20)
+	if ((init->flags & FUSE_INIT_EXT) && in->len >= sizeof(*in) + 20) {
 		cfs.kernel_allow_mmap = !!(init->flags2 & CFS_INIT_ALLOW_MMAP2);
+		cfs.kernel_fuse_uring = !!(init->flags2 & CFS_INIT_OVER_IO_URING2);
+	}
 }
 
 static void add_init_flags(unsigned opcode, struct iovec *iov, int count)
@@ -301,6 +307,23 @@ static void add_init_flags(unsigned opcode, struct iovec *iov, int count)
 		init->flags |= FUSE_INIT_EXT;
 		init->flags2 |= CFS_INIT_ALLOW_MMAP2;
 	}
+	if (!cfs.ring_enabled)
+		return;
+	if (!cfs.kernel_fuse_uring || iov[1].iov_len < 36) {
+		cfs_log(LOG_WARNING, "-o fuse_uring: the kernel does not offer FUSE over io_uring "
+			"(Linux 6.14 or later, with /sys/module/fuse/parameters/enable_uring set to 1); "
+			"using /dev/fuse");
+		return;
+	}
+	init->flags |= FUSE_INIT_EXT;
+	init->flags2 |= CFS_INIT_OVER_IO_URING2;
+	/* The kernel wants buffers for its largest request or reply. */
+	cfs.ring_payload = init->max_write;
+	if (cfs.ring_payload < (size_t)init->max_pages * 4096)
+		cfs.ring_payload = (size_t)init->max_pages * 4096;
+	if (cfs.ring_payload < FUSE_MIN_READ_BUFFER)
+		cfs.ring_payload = FUSE_MIN_READ_BUFFER;
+	cfs.ring_negotiated = 1;
 }
 
 static void track_reply(struct cfs_loop *loop, struct iovec *iov, int count)
@@ -327,16 +350,26 @@ static void track_reply(struct cfs_loop *loop, struct iovec *iov, int count)
 
 /* ---- the device --------------------------------------------------------- */
 
-/* libfuse writes every reply through here: send it on the descriptor the
- * request came from (a clone_fd clone) and count it. */
+/* libfuse writes every reply through here: send it on the ring entry or
+ * the descriptor the request came from (a clone_fd clone) and count it. */
 static ssize_t dev_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct cfs_loop *loop = current_loop;
+	ssize_t n;
 
 	if (!loop)
 		return writev(fd, iov, count);
 	track_reply(loop, iov, count);
-	return writev(loop->devfd, iov, count);
+	if (loop->ring && cfs_ring_reply(loop->ring, iov, count, &n))
+		return n;
+	n = writev(loop->devfd, iov, count);
+	/* The kernel has taken FUSE_INIT's reply: the loops may now
+	 * register their ring entries (ring.c). */
+	if (n > 0 && cfs.ring_negotiated && !cfs.ring_started) {
+		cfs.ring_started = 1;
+		eventfd_write(cfs.ring_start_fd, 1);
+	}
+	return n;
 }
 
 static ssize_t dev_read(int fd, void *buf, size_t len, void *userdata)
@@ -363,6 +396,15 @@ static int clone_device(int master)
 		return err;
 	}
 	return fd;
+}
+
+static void process_request(struct cfs_loop *loop, struct fuse_buf *fbuf)
+{
+	negotiate_init(fbuf->mem);
+	track_start(loop, fbuf->mem);
+	fuse_session_process_buf(cfs.se, fbuf);
+	if (fuse_session_exited(cfs.se))
+		loop->stopping = true;
 }
 
 /* Process one request; false when the device has nothing more for now. */
@@ -393,11 +435,8 @@ static bool device_one(struct cfs_loop *loop)
 	memset(&fbuf, 0, sizeof(fbuf));
 	fbuf.mem = buf_mem(loop->reqbuf);
 	fbuf.size = n;
-	negotiate_init(fbuf.mem);
-	track_start(loop, fbuf.mem);
-	fuse_session_process_buf(cfs.se, &fbuf);
-	if (fuse_session_exited(cfs.se))
-		loop->stopping = true;
+	cfs_stats_count(&loop->stats.dev_requests, 1);
+	process_request(loop, &fbuf);
 	return true;
 }
 
@@ -410,6 +449,66 @@ static unsigned device_drain(struct cfs_loop *loop)
 		if (!device_one(loop))
 			break;
 	return i;
+}
+
+static void loop_flush(struct cfs_loop *loop);
+static void ring_submit(struct cfs_loop *loop);
+
+/* The same for the requests the ring has delivered. */
+static unsigned ring_drain(struct cfs_loop *loop)
+{
+	struct fuse_buf fbuf;
+	unsigned i;
+
+	/* All of them: no other loop can take this ring's requests. */
+	for (i = 0; i < CFS_DRAIN_MAX && !loop->stopping; i++) {
+		if (!cfs_ring_next(loop->ring, &fbuf))
+			break;
+		cfs_stats_count(&loop->stats.ring_requests, 1);
+		process_request(loop, &fbuf);
+		cfs_ring_done_current(loop->ring);
+		/* The sync backend runs a request inside the flush: run and
+		 * answer each at once rather than all after the last. */
+		if (loop->drain_max == 1) {
+			loop_flush(loop);
+			caio_reap(loop->ctx, 0);
+			ring_submit(loop);
+		}
+	}
+	return i;
+}
+
+static void ring_start(struct cfs_loop *loop)
+{
+	int res = cfs_ring_start(loop->ring, cfs.ring_payload);
+
+	if (res < 0)
+		cfs_log(LOG_WARNING, "loop %u: FUSE over io_uring: %s", loop->index,
+			strerror(-res));
+}
+
+/* Send the ring's replies of this iteration: one io_uring_enter. */
+static void ring_submit(struct cfs_loop *loop)
+{
+	int n = cfs_ring_submit(loop->ring);
+
+	if (n > 0) {
+		cfs_stats_count(&loop->stats.ring_commands, (unsigned)n);
+		cfs_stats_count(&loop->stats.ring_submits, 1);
+	}
+}
+
+/* Where a read of size bytes for the request being processed should land:
+ * its ring entry's payload (no copy for the reply), or NULL. */
+void *cfs_loop_read_buffer(struct cfs_loop *loop, size_t size)
+{
+	return loop->ring ? cfs_ring_read_buffer(loop->ring, size) : NULL;
+}
+
+/* Whether request data at p stays valid until the reply (ring entries). */
+bool cfs_loop_data_is_stable(struct cfs_loop *loop, const void *p)
+{
+	return loop->ring && cfs_ring_owns(loop->ring, p);
 }
 
 /* ---- requests waiting for a caio slot ----------------------------------- */
@@ -465,6 +564,8 @@ static void loop_finish(struct cfs_loop *loop)
 		loop_flush(loop);
 		caio_wait(loop->ctx, 1, 100 * 1000000ll);
 	}
+	if (loop->ring)
+		ring_submit(loop);
 	cfs_stats_publish_caio(&loop->stats, loop->ctx);
 }
 
@@ -521,6 +622,12 @@ static void *loop_main(void *arg)
 		 * One loop at a time, so that the client keeps a CPU. */
 		n = epoll_wait(loop->epfd, ev, 8,
 			       spinning ? 0 : loop->flush_failed ? 1 : -1);
+		/* The ring's completions are posted by task work, which also
+		 * interrupts epoll_wait(): look at the ring whatever woke us. */
+		if (n <= 0 && loop->ring && cfs_ring_ready(loop->ring)) {
+			ev[0].data.u32 = TAG_RING;
+			n = 1;
+		}
 		if (n <= 0) {
 			if (loop->flush_failed)
 				loop_flush(loop);
@@ -537,6 +644,10 @@ static void *loop_main(void *arg)
 				got += device_drain(loop);
 			else if (ev[i].data.u32 == TAG_CAIO)
 				caio_reap(loop->ctx, 0);
+			else if (ev[i].data.u32 == TAG_RING)
+				got += ring_drain(loop);
+			else if (ev[i].data.u32 == TAG_RING_START)
+				ring_start(loop);
 			else
 				loop->stopping = true;
 		}
@@ -548,6 +659,8 @@ static void *loop_main(void *arg)
 			resubmit_deferred(loop);
 			loop_flush(loop);
 		}
+		if (loop->ring)
+			ring_submit(loop);
 		cfs_stats_publish_caio(&loop->stats, loop->ctx);
 		if (spin_ns && got)
 			spinning = spin_after(loop, got, spinning, &busy_at);
@@ -624,6 +737,7 @@ static void loop_free(struct cfs_loop *loop)
 
 	if (loop->ctx)
 		caio_ctx_destroy(loop->ctx);
+	cfs_ring_free(loop->ring);
 	if (loop->epfd >= 0)
 		close(loop->epfd);
 	if (loop->own_devfd)
@@ -636,6 +750,47 @@ static void loop_free(struct cfs_loop *loop)
 		for (i = 0; i < loop->npool[c]; i++)
 			free(loop->pool[c][i]);
 	free(loop);
+}
+
+/*
+ * Every loop gets a ring, or none does: a kernel queue whose loop has no
+ * ring would get no entries, and the kernel holds every request until
+ * each queue has one.
+ */
+static void rings_setup(void)
+{
+	unsigned i;
+	int res = 0;
+
+	for (i = 0; i < cfs.nloops && res >= 0; i++)
+		res = cfs_ring_new(&cfs.loops[i]->ring, cfs.loops[i]->devfd, i,
+				   cfs.nloops, cfs.opt.fuse_uring_depth);
+	for (i = 0; i < cfs.nloops && res >= 0; i++) {
+		struct cfs_loop *loop = cfs.loops[i];
+
+		/* Edge triggered: the one write after FUSE_INIT wakes every loop once. */
+		res = epoll_watch(loop->epfd, cfs.ring_start_fd, EPOLLIN | EPOLLET,
+				  TAG_RING_START);
+		if (!res)
+			res = epoll_watch(loop->epfd, cfs_ring_fd(loop->ring), EPOLLIN,
+					  TAG_RING);
+	}
+	if (res >= 0) {
+		cfs.ring_enabled = 1;
+		return;
+	}
+	cfs_log(LOG_WARNING, "-o fuse_uring: no io_uring for FUSE requests (%s); using /dev/fuse",
+		strerror(-res));
+	for (i = 0; i < cfs.nloops; i++) {
+		struct cfs_loop *loop = cfs.loops[i];
+
+		if (loop->ring) {
+			epoll_ctl(loop->epfd, EPOLL_CTL_DEL, cfs.ring_start_fd, NULL);
+			epoll_ctl(loop->epfd, EPOLL_CTL_DEL, cfs_ring_fd(loop->ring), NULL);
+		}
+		cfs_ring_free(loop->ring);
+		loop->ring = NULL;
+	}
 }
 
 /* Create the loops (their contexts first: a failure leaves none running). */
@@ -670,6 +825,8 @@ int cfs_loops_start(void)
 			cfs.backend_name = caio_ctx_backend_name(loop->ctx);
 		}
 	}
+	if (cfs.opt.fuse_uring)
+		rings_setup();
 	for (i = 0; i < cfs.nloops; i++) {
 		res = pthread_create(&cfs.loops[i]->thread, NULL, loop_main, cfs.loops[i]);
 		if (res)

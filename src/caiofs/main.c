@@ -92,6 +92,8 @@ static const struct fuse_opt cfs_opt_spec[] = {
 	CFS_OPT("spin_us=%u", spin_us, 0),
 	CFS_OPT("spin_us=", spin_us_set, 1),
 	CFS_OPT("read_ahead_kb=", read_ahead_kb_set, 1),
+	CFS_OPT("fuse_uring", fuse_uring, 1),
+	CFS_OPT("fuse_uring_depth=%u", fuse_uring_depth, 0),
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -160,7 +162,10 @@ static void usage(void)
 	       "    -o max_write=N         largest write request (default: 1 MiB)\n"
 	       "    -o max_background=N    asynchronous requests the kernel may queue (default: threads x queue_depth)\n"
 	       "    -o clone_fd            one FUSE device descriptor per loop\n"
-	       "    -o read_ahead_kb=N     kernel readahead of the mount (default: 1024)\n\n"
+	       "    -o read_ahead_kb=N     kernel readahead of the mount (default: 1024)\n"
+	       "    -o fuse_uring          take FUSE requests through io_uring (Linux 6.14+, needs\n"
+	       "                           /sys/module/fuse/parameters/enable_uring = 1)\n"
+	       "    -o fuse_uring_depth=N  ring entries per CPU queue with fuse_uring (default: 32)\n\n"
 	       "Security: with -o allow_other also give -o default_permissions, so that the\n"
 	       "kernel checks every access against the owner, mode and ACLs of the source\n"
 	       "files; caiofs creates files as the calling user (see caiofs(1)).\n"
@@ -360,6 +365,19 @@ static int check_numbers(struct cfs_options *o)
 		fprintf(stderr, "caiofs: threads=%u is too many\n", o->threads);
 		return -1;
 	}
+	if (!o->fuse_uring_depth)
+		o->fuse_uring_depth = 32;
+	if (o->fuse_uring_depth > 1024) {
+		fprintf(stderr, "caiofs: fuse_uring_depth=%u is too large (at most 1024)\n",
+			o->fuse_uring_depth);
+		return -1;
+	}
+#ifndef HAVE_LIBURING
+	if (o->fuse_uring) {
+		fprintf(stderr, "caiofs: -o fuse_uring: this caiofs was built without liburing\n");
+		return -1;
+	}
+#endif
 	if (!o->queue_depth)
 		o->queue_depth = 256;
 	if (!o->read_ahead_kb_set)
@@ -624,6 +642,9 @@ static void log_mounted(unsigned fd_cache, int control_fd)
 			cfs.opt.mountpoint);
 	if (cfs.opt.allow_other)
 		cfs_log(LOG_INFO, "allow_other: the kernel checks permissions (default_permissions)");
+	if (cfs.opt.fuse_uring)
+		cfs_log(LOG_INFO, "fuse_uring: FUSE requests through io_uring, %u entries per CPU queue",
+			cfs.opt.fuse_uring_depth);
 }
 
 /* Everything after the mount: loops, the main wait, the clean exit. */
@@ -634,7 +655,8 @@ static int serve(unsigned fd_cache)
 	sfd = setup_signals();
 	cfs.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	cfs.loops_done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sfd < 0 || cfs.stop_fd < 0 || cfs.loops_done_fd < 0) {
+	cfs.ring_start_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sfd < 0 || cfs.stop_fd < 0 || cfs.loops_done_fd < 0 || cfs.ring_start_fd < 0) {
 		cfs_log(LOG_ERR, "setting up: %m");
 		return 1;
 	}

@@ -89,6 +89,11 @@ void cfs_stats_done(struct cfs_loop_stats *st, unsigned opcode, uint64_t ns,
 		STORE(o->max_ns, ns);
 }
 
+void cfs_stats_count(uint64_t *counter, unsigned n)
+{
+	BUMP(*counter, n);
+}
+
 void cfs_stats_flush(struct cfs_loop_stats *st, int nr)
 {
 	BUMP(st->flush_hist[log2_bucket(nr, 16)], 1);
@@ -125,6 +130,7 @@ struct totals {
 	struct caio_stats caio;
 	uint64_t flush_hist[16];
 	uint64_t deferred;
+	uint64_t dev_requests, ring_requests, ring_commands, ring_submits;
 	uint64_t inodes, inode_bytes, table_bytes, cached_fds, fd_cache_size;
 };
 
@@ -188,6 +194,10 @@ static void totals_collect(struct totals *t)
 		for (j = 0; j < 16; j++)
 			t->flush_hist[j] += LOAD(st->flush_hist[j]);
 		t->deferred += LOAD(st->deferred);
+		t->dev_requests += LOAD(st->dev_requests);
+		t->ring_requests += LOAD(st->ring_requests);
+		t->ring_commands += LOAD(st->ring_commands);
+		t->ring_submits += LOAD(st->ring_submits);
 	}
 	cfs_inode_counts(&t->inodes, &t->inode_bytes, &t->table_bytes, &t->cached_fds,
 			 &t->fd_cache_size);
@@ -258,6 +268,13 @@ static void text_header(FILE *f, const struct totals *t)
 		(unsigned long long)(t->table_bytes >> 10),
 		(unsigned long long)t->cached_fds,
 		(unsigned long long)t->fd_cache_size, cfs.handles ? "yes" : "no");
+	if (cfs.opt.fuse_uring)
+		fprintf(f, "fuse_uring: %llu requests from io_uring, %llu from /dev/fuse; %llu replies in %llu io_uring_enter calls (%.2f per call)\n",
+			(unsigned long long)t->ring_requests,
+			(unsigned long long)t->dev_requests,
+			(unsigned long long)t->ring_commands,
+			(unsigned long long)t->ring_submits,
+			t->ring_submits ? (double)t->ring_commands / t->ring_submits : 0.0);
 }
 
 static void write_text(FILE *f)
@@ -391,7 +408,11 @@ static void write_json(FILE *f)
 	json_caio(f, &t);
 	fputc(',', f);
 	json_inodes(f, &t);
-	fputc(',', f);
+	fprintf(f, ",\"fuse\":{\"uring_requested\":%s,\"device_requests\":%llu,"
+		"\"ring_requests\":%llu,\"ring_commands\":%llu,\"ring_submits\":%llu},",
+		cfs.opt.fuse_uring ? "true" : "false",
+		(unsigned long long)t.dev_requests, (unsigned long long)t.ring_requests,
+		(unsigned long long)t.ring_commands, (unsigned long long)t.ring_submits);
 	json_ops(f, &t);
 	fprintf(f, "}\n");
 }

@@ -139,6 +139,9 @@ class Mount:
 		self.options = list(options)
 		if backend and backend != 'auto':
 			self.options.insert(0, 'backend=' + backend)
+		# CAIOFS_TEST_OPTIONS=fuse_uring runs the suite with more options.
+		extra = os.environ.get('CAIOFS_TEST_OPTIONS', '')
+		self.options[0:0] = [o for o in extra.split(',') if o]
 		self.src = src or os.path.join(base, 'src')
 		self.mnt = os.path.join(base, 'mnt')
 		os.makedirs(self.src, exist_ok=True)
@@ -277,7 +280,8 @@ REFERENCE = os.environ.get('CAIOFS_TEST_REFERENCE')
 
 def pytest_report_header(config):
 	return ['caiofs: %s' % CAIOFS, 'caiofs-stat: %s' % CAIOFS_STAT,
-		'backends tested: %s' % ' '.join(backends_under_test())]
+		'backends tested: %s' % ' '.join(backends_under_test()),
+		'more mount options: %s' % (os.environ.get('CAIOFS_TEST_OPTIONS') or 'none')]
 
 
 def pytest_generate_tests(metafunc):

@@ -1,7 +1,12 @@
 # tests/caiofs/local.mk - the caiofs pytest suite (mounts caiofs per backend) and the caiofs benchmark
-TESTS += tests/caiofs/run-pytest.sh
+TESTS += tests/caiofs/run-pytest.sh tests/caiofs/run-pytest-fuse-uring.sh
+# One after the other (test_fuse_uring.py switches the kernel's enable_uring);
+# through a variable, since automake owns the rules of the .log files.
+caiofs_fuse_uring_log = tests/caiofs/run-pytest-fuse-uring.sh.log
+$(caiofs_fuse_uring_log): tests/caiofs/run-pytest.sh.log
 EXTRA_DIST += \
 	tests/caiofs/run-pytest.sh \
+	tests/caiofs/run-pytest-fuse-uring.sh \
 	tests/caiofs/pytest.ini \
 	tests/caiofs/conftest.py \
 	tests/caiofs/cfsutil.py \
@@ -10,6 +15,7 @@ EXTRA_DIST += \
 	tests/caiofs/test_data.py \
 	tests/caiofs/test_errors.py \
 	tests/caiofs/test_fsx.py \
+	tests/caiofs/test_fuse_uring.py \
 	tests/caiofs/test_integrity.py \
 	tests/caiofs/test_links.py \
 	tests/caiofs/test_locks.py \
