@@ -26,7 +26,8 @@
  * caio_flush() once: requests that arrived together reach the kernel in
  * one io_uring_enter/io_submit.  Completions are reaped by the same
  * thread, so a request, its caio context and its reply never cross
- * threads and the context needs no lock.
+ * threads and the context needs no lock.  With -o fuse_uring a loop also
+ * polls its own io_uring, where the kernel puts requests (ring.c).
  */
 
 #define CFS_DRAIN_MAX	64		/* requests per device wake-up */
