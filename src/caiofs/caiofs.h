@@ -224,7 +224,6 @@ bool cfs_ring_owns(struct cfs_ring *r, const void *p);
 bool cfs_ring_reply(struct cfs_ring *r, const struct iovec *iov, int count,
 		    ssize_t *sent);
 int cfs_ring_submit(struct cfs_ring *r);
-bool cfs_ring_gone(struct cfs_ring *r);
 void cfs_ring_free(struct cfs_ring *r);
 
 /* stats.c */
@@ -245,7 +244,7 @@ struct cfs_loop_stats {
 	uint64_t deferred;		/* waited for a free caio slot */
 	uint64_t dev_requests;		/* FUSE requests read from /dev/fuse */
 	uint64_t ring_requests;		/* ... taken from ring entries (fuse_uring) */
-	uint64_t ring_commands;		/* replies and registrations sent on the ring */
+	uint64_t ring_commands;		/* replies sent on the ring */
 	uint64_t ring_submits;		/* ... in this many io_uring_enter calls */
 };
 const char *cfs_op_name(unsigned opcode);

@@ -94,7 +94,6 @@ struct cfs_ring {
 	size_t payload_size;
 	size_t map_size;		/* bytes mapped per entry */
 	bool registered;
-	unsigned dead;			/* entries the kernel has let go */
 };
 
 /* The kernel keeps one queue per possible CPU, not per online one. */
@@ -208,7 +207,6 @@ static void queue_cmd(struct cfs_ring *r, struct ring_ent *ent, unsigned op)
 		sqe = io_uring_get_sqe(&r->uring);
 		if (!sqe) {
 			ent->dead = true;
-			r->dead++;
 			return;
 		}
 	}
@@ -295,7 +293,6 @@ static void ent_failed(struct cfs_ring *r, struct ring_ent *ent, int res)
 					strerror(-res));
 		}
 		ent->dead = true;
-		r->dead++;
 		return;
 	}
 	/* Say -ENOENT, a commit for a request the kernel no longer knows:
@@ -469,12 +466,6 @@ int cfs_ring_submit(struct cfs_ring *r)
 	return io_uring_submit(&r->uring);
 }
 
-/* Whether every entry is gone (the connection ended). */
-bool cfs_ring_gone(struct cfs_ring *r)
-{
-	return r->registered && r->dead == r->nents;
-}
-
 void cfs_ring_free(struct cfs_ring *r)
 {
 	unsigned i;
@@ -512,7 +503,6 @@ bool cfs_ring_owns(struct cfs_ring *r, const void *p) { return false; }
 bool cfs_ring_reply(struct cfs_ring *r, const struct iovec *iov, int count,
 		    ssize_t *sent) { return false; }
 int cfs_ring_submit(struct cfs_ring *r) { return 0; }
-bool cfs_ring_gone(struct cfs_ring *r) { return false; }
 void cfs_ring_free(struct cfs_ring *r) { }
 
 #endif
