@@ -223,7 +223,8 @@ void *cfs_ring_read_buffer(struct cfs_ring *r, size_t size);
 bool cfs_ring_owns(struct cfs_ring *r, const void *p);
 bool cfs_ring_reply(struct cfs_ring *r, const struct iovec *iov, int count,
 		    ssize_t *sent);
-int cfs_ring_submit(struct cfs_ring *r);
+int cfs_ring_submit(struct cfs_ring *r, bool get_events);
+int cfs_ring_enable(struct cfs_ring *r);
 void cfs_ring_free(struct cfs_ring *r);
 
 /* stats.c */

@@ -453,7 +453,7 @@ static unsigned device_drain(struct cfs_loop *loop)
 }
 
 static void loop_flush(struct cfs_loop *loop);
-static void ring_submit(struct cfs_loop *loop);
+static void ring_submit(struct cfs_loop *loop, bool get_events);
 
 /* The same for the requests the ring has delivered. */
 static unsigned ring_drain(struct cfs_loop *loop)
@@ -473,7 +473,7 @@ static unsigned ring_drain(struct cfs_loop *loop)
 		if (loop->drain_max == 1) {
 			loop_flush(loop);
 			caio_reap(loop->ctx, 0);
-			ring_submit(loop);
+			ring_submit(loop, false);
 		}
 	}
 	return i;
@@ -488,10 +488,11 @@ static void ring_start(struct cfs_loop *loop)
 			strerror(-res));
 }
 
-/* Send the ring's replies of this iteration: one io_uring_enter. */
-static void ring_submit(struct cfs_loop *loop)
+/* Send the ring's replies of this iteration, and take what the kernel
+ * has for us, in one io_uring_enter. */
+static void ring_submit(struct cfs_loop *loop, bool get_events)
 {
-	int n = cfs_ring_submit(loop->ring);
+	int n = cfs_ring_submit(loop->ring, get_events);
 
 	if (n > 0) {
 		cfs_stats_count(&loop->stats.ring_commands, (unsigned)n);
@@ -566,7 +567,7 @@ static void loop_finish(struct cfs_loop *loop)
 		caio_wait(loop->ctx, 1, 100 * 1000000ll);
 	}
 	if (loop->ring)
-		ring_submit(loop);
+		ring_submit(loop, false);
 	cfs_stats_publish_caio(&loop->stats, loop->ctx);
 }
 
@@ -613,7 +614,15 @@ static void *loop_main(void *arg)
 		cfs.dont_mask = 0;
 	}
 	uint64_t spin_ns = (uint64_t)cfs.opt.spin_us * 1000, busy_at = 0;
-	bool spinning = false;
+	bool spinning = false, ring_ready = false;
+
+	/* The kernel holds every request until each CPU queue has an entry:
+	 * a loop that cannot register its entries must not leave the mount
+	 * hanging.  Enabling a ring the loop created cannot really fail. */
+	if (loop->ring && (errno = -cfs_ring_enable(loop->ring)) > 0) {
+		cfs_log(LOG_CRIT, "loop %u: enabling its io_uring: %m; aborting", loop->index);
+		abort();
+	}
 
 	while (!loop->dev_gone && !loop->stopping) {
 		/* After work, poll instead of sleeping for spin_us: waking a
@@ -622,13 +631,13 @@ static void *loop_main(void *arg)
 		 * of a single-threaded client (tar, a build) is that close.
 		 * One loop at a time, so that the client keeps a CPU. */
 		n = epoll_wait(loop->epfd, ev, 8,
-			       spinning ? 0 : loop->flush_failed ? 1 : -1);
-		/* The ring's completions are posted by task work, which also
-		 * interrupts epoll_wait(): look at the ring whatever woke us. */
-		if (n <= 0 && loop->ring && cfs_ring_ready(loop->ring)) {
+			       spinning || ring_ready ? 0 : loop->flush_failed ? 1 : -1);
+		/* Requests the last iteration's io_uring_enter brought. */
+		if (n <= 0 && ring_ready) {
 			ev[0].data.u32 = TAG_RING;
 			n = 1;
 		}
+		ring_ready = false;
 		if (n <= 0) {
 			if (loop->flush_failed)
 				loop_flush(loop);
@@ -645,8 +654,10 @@ static void *loop_main(void *arg)
 				got += device_drain(loop);
 			else if (ev[i].data.u32 == TAG_CAIO)
 				caio_reap(loop->ctx, 0);
-			else if (ev[i].data.u32 == TAG_RING)
+			else if (ev[i].data.u32 == TAG_RING) {
+				ring_submit(loop, true);
 				got += ring_drain(loop);
+			}
 			else if (ev[i].data.u32 == TAG_RING_START)
 				ring_start(loop);
 			else
@@ -660,8 +671,12 @@ static void *loop_main(void *arg)
 			resubmit_deferred(loop);
 			loop_flush(loop);
 		}
-		if (loop->ring)
-			ring_submit(loop);
+		/* Every reply of this iteration in one io_uring_enter, which
+		 * also brings the requests that came meanwhile. */
+		if (loop->ring) {
+			ring_submit(loop, true);
+			ring_ready = cfs_ring_ready(loop->ring);
+		}
 		cfs_stats_publish_caio(&loop->stats, loop->ctx);
 		if (spin_ns && got)
 			spinning = spin_after(loop, got, spinning, &busy_at);
@@ -773,8 +788,8 @@ static void rings_setup(void)
 		res = epoll_watch(loop->epfd, cfs.ring_start_fd, EPOLLIN | EPOLLET,
 				  TAG_RING_START);
 		if (!res)
-			res = epoll_watch(loop->epfd, cfs_ring_fd(loop->ring), EPOLLIN,
-					  TAG_RING);
+			res = epoll_watch(loop->epfd, cfs_ring_fd(loop->ring),
+					  EPOLLIN | EPOLLET, TAG_RING);
 	}
 	if (res >= 0) {
 		cfs.ring_enabled = 1;

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -81,6 +83,7 @@ struct ring_ent {
 
 struct cfs_ring {
 	struct io_uring uring;
+	int efd;			/* signalled when the kernel has work for us */
 	int devfd;
 	unsigned nents;
 	struct ring_ent *ents;
@@ -178,11 +181,30 @@ int cfs_ring_new(struct cfs_ring **ringp, int devfd, unsigned index,
 	for (i = 0; i < n; i++)
 		r->ents[i].qid = qids[i];
 	free(qids);
-	/* Every entry has at most one command queued at a time. */
+	/*
+	 * Every entry has at most one command queued at a time.  The kernel
+	 * copies a request into its entry in task work of the ring's thread:
+	 * DEFER_TASKRUN runs it only when the loop asks (io_uring_enter), and
+	 * signals the eventfd when there is some, instead of interrupting
+	 * the loop wherever it is (epoll_wait() would return EINTR).  The
+	 * loop thread enables the ring (cfs_ring_enable()) and so becomes
+	 * its single issuer.
+	 */
 	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_SQE128;
+	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+		  IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
 	res = io_uring_queue_init_params(n, &r->uring, &p);
 	if (res < 0) {
+		free(r->ents);
+		free(r);
+		return res;
+	}
+	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	res = r->efd < 0 ? -errno : io_uring_register_eventfd(&r->uring, r->efd);
+	if (res < 0) {
+		if (r->efd >= 0)
+			close(r->efd);
+		io_uring_queue_exit(&r->uring);
 		free(r->ents);
 		free(r);
 		return res;
@@ -191,9 +213,20 @@ int cfs_ring_new(struct cfs_ring **ringp, int devfd, unsigned index,
 	return 0;
 }
 
+/* From the loop's own thread, before anything else touches the ring.
+ * (liburing 2.3 declares io_uring_enable_rings() but does not export it.) */
+int cfs_ring_enable(struct cfs_ring *r)
+{
+	if (syscall(__NR_io_uring_register, r->uring.ring_fd,
+		    IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Readable (edge) when the kernel has requests or completions for us. */
 int cfs_ring_fd(struct cfs_ring *r)
 {
-	return r->uring.ring_fd;
+	return r->efd;
 }
 
 static void queue_cmd(struct cfs_ring *r, struct ring_ent *ent, unsigned op)
@@ -458,9 +491,13 @@ bool cfs_ring_reply(struct cfs_ring *r, const struct iovec *iov, int count,
 	return true;
 }
 
-/* Returns the number of commands sent, or a negative errno. */
-int cfs_ring_submit(struct cfs_ring *r)
+/* Sends the queued commands; with get_events also lets the kernel hand
+ * over what it has for us (the deferred task work).  Returns the number
+ * of commands sent, or a negative errno. */
+int cfs_ring_submit(struct cfs_ring *r, bool get_events)
 {
+	if (get_events)
+		return io_uring_submit_and_get_events(&r->uring);
 	if (!io_uring_sq_ready(&r->uring))
 		return 0;
 	return io_uring_submit(&r->uring);
@@ -475,6 +512,7 @@ void cfs_ring_free(struct cfs_ring *r)
 	/* Closing the ring cancels the commands still waiting in the kernel;
 	 * only then may their memory go. */
 	io_uring_queue_exit(&r->uring);
+	close(r->efd);
 	for (i = 0; i < r->nents; i++)
 		if (r->ents[i].hdr)
 			munmap(r->ents[i].hdr, r->map_size);
@@ -502,7 +540,8 @@ void *cfs_ring_read_buffer(struct cfs_ring *r, size_t size) { return NULL; }
 bool cfs_ring_owns(struct cfs_ring *r, const void *p) { return false; }
 bool cfs_ring_reply(struct cfs_ring *r, const struct iovec *iov, int count,
 		    ssize_t *sent) { return false; }
-int cfs_ring_submit(struct cfs_ring *r) { return 0; }
+int cfs_ring_submit(struct cfs_ring *r, bool get_events) { return 0; }
+int cfs_ring_enable(struct cfs_ring *r) { return -ENOSYS; }
 void cfs_ring_free(struct cfs_ring *r) { }
 
 #endif
