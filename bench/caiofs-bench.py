@@ -340,6 +340,22 @@ class TmpfsSource:
 			self.mounted = False
 
 
+ENABLE_URING = '/sys/module/fuse/parameters/enable_uring'
+
+
+def fuse_uring_possible():
+	return os.path.exists(ENABLE_URING)
+
+
+def set_enable_uring(value):
+	"""Write the kernel's FUSE-over-io_uring switch; returns the old value."""
+	with open(ENABLE_URING) as f:
+		old = f.read().strip()
+	with open(ENABLE_URING, 'w') as f:
+		f.write(value)
+	return old
+
+
 def filesystems(opts, scratch, pll, source_dir):
 	src = os.path.join(source_dir, 'src')
 	mnt = os.path.join(scratch, 'mnt')
@@ -349,6 +365,10 @@ def filesystems(opts, scratch, pll, source_dir):
 	for b in opts.backends.split(','):
 		opt = 'backend=' + b + (',' + opts.caiofs_opts if opts.caiofs_opts else '')
 		out.append(Filesystem('caiofs-' + b, [opts.caiofs, '-f', '-o', opt, src, mnt], src, mnt))
+	if opts.fuse_uring and 'uring' in opts.backends.split(','):
+		opt = 'backend=uring,fuse_uring' + (',' + opts.caiofs_opts if opts.caiofs_opts else '')
+		out.append(Filesystem('caiofs-uring-ring', [opts.caiofs, '-f', '-o', opt, src, mnt],
+				      src, mnt))
 	if shutil.which('bindfs'):
 		out.append(Filesystem('bindfs', ['bindfs', '-f', src, mnt], src, mnt))
 	if shutil.which('mergerfs'):
@@ -458,6 +478,9 @@ def main():
 	p.add_argument('--caiofs', default='caiofs', help='the caiofs binary')
 	p.add_argument('--caiofs-opts', default='', help='extra -o options for caiofs')
 	p.add_argument('--mergerfs-opts', default='', help='-o options for mergerfs')
+	p.add_argument('--no-fuse-uring', dest='fuse_uring', action='store_false',
+		       help='leave out caiofs-uring-ring: caiofs -o fuse_uring, run where the '
+		       'kernel has FUSE over io_uring, with its switch on for the run')
 	p.add_argument('--workdir', help='scratch directory (default: a new one under /var/tmp)')
 	p.add_argument('--source', choices=('loop', 'dir', 'tmpfs'), default='loop',
 		       help='loop (default): the source is a fresh ext4 on a loop device in the '
@@ -483,6 +506,8 @@ def main():
 	signal.signal(signal.SIGTERM, lambda *a: sys.exit(130))
 	fss = []
 	source_fs = None
+	opts.fuse_uring = opts.fuse_uring and fuse_uring_possible()
+	old_enable_uring = None
 	try:
 		tarball = os.path.join(scratch, 'include.tar')
 		subprocess.run(['tar', '-cf', tarball, '-C', '/usr', 'include'], check=True)
@@ -493,6 +518,8 @@ def main():
 		elif opts.source == 'tmpfs':
 			source_fs = TmpfsSource(scratch, opts.loop_size)
 		fss = filesystems(opts, scratch, pll, source_fs.dir if source_fs else scratch)
+		if any(fs.name == 'caiofs-uring-ring' for fs in fss):
+			old_enable_uring = set_enable_uring('1')
 		rounds = {fs.name: {} for fs in fss}
 		for r in range(opts.rounds):
 			log('== round %d of %d' % (r + 1, opts.rounds))
@@ -513,6 +540,8 @@ def main():
 	finally:
 		for fs in fss:
 			fs.unmount()
+		if old_enable_uring is not None:
+			set_enable_uring('1' if old_enable_uring in ('Y', '1') else '0')
 		if source_fs:
 			source_fs.remove()
 		if not opts.workdir:
