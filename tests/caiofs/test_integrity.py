@@ -99,6 +99,8 @@ def test_fio_verify(mnt_dir, engine, direct):
 		'--size=%d' % size, '--numjobs=2', '--ioengine=' + engine,
 		'--direct=%d' % direct, '--verify=crc32c', '--do_verify=1',
 		'--verify_fatal=1', '--verify_dump=0', '--output-format=json',
+		# no local-integrity-N-verify.state left in the current directory
+		'--verify_state_save=0',
 		'--group_reporting=0', '--randseed=%d' % random.randrange(1 << 30)]
 	args += ['--bs=4k'] if direct else ['--bsrange=1k-64k', '--bs_unaligned=1']
 	if engine != 'psync':
