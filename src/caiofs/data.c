@@ -142,23 +142,26 @@ void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	cfs_io_start(io);
 }
 
-/* Where the data of a write comes from: the request buffer itself when it
- * is large (its payload is page aligned, see loop.c), else a copy. */
+/* Where the data of a write comes from: the request itself when a ring
+ * entry holds it, or when it is large (its payload is page aligned, see
+ * loop.c); else a copy.  O_DIRECT needs an aligned buffer either way. */
 static int write_buffer(struct cfs_io *io, const char *buf, size_t size,
 			bool direct)
 {
 	bool aligned = ((uintptr_t)buf & 4095) == 0;
 
-	/* A ring entry's payload stays ours until the reply. */
-	if ((aligned || !direct) && cfs_loop_data_is_stable(io->loop, buf)) {
-		io->buf = (void *)buf;
-		return 0;
-	}
-	if (size > CFS_WRITE_COPY_MAX && (aligned || !direct)) {
-		io->request_buffer = cfs_loop_take_request_buffer(io->loop, buf);
-		if (io->request_buffer) {
+	if (aligned || !direct) {
+		/* A ring entry's payload stays ours until the reply. */
+		if (cfs_loop_data_is_stable(io->loop, buf)) {
 			io->buf = (void *)buf;
 			return 0;
+		}
+		if (size > CFS_WRITE_COPY_MAX) {
+			io->request_buffer = cfs_loop_take_request_buffer(io->loop, buf);
+			if (io->request_buffer) {
+				io->buf = (void *)buf;
+				return 0;
+			}
 		}
 	}
 	io->buf = cfs_loop_buf_get(io->loop, size ? size : 1);

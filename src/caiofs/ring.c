@@ -163,7 +163,8 @@ int cfs_ring_new(struct cfs_ring **ringp, int devfd, unsigned index,
 	uint16_t *qids;
 	int res;
 
-	max = nloops >= nqueues ? depth : depth * ((nqueues + nloops - 1) / nloops);
+	/* A loop never serves more than every queue at full depth. */
+	max = depth * nqueues;
 	qids = calloc(max ? max : 1, sizeof(*qids));
 	if (!qids)
 		return -ENOMEM;
