@@ -1114,10 +1114,24 @@ static void cfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	fuse_reply_err(req, -res);
 }
 
+/*
+ * The kernel asks only for SEEK_DATA and SEEK_HOLE.  With its writeback
+ * cache, written data may still be only in its page cache, which it does not
+ * write back before asking: the backing file would answer ENXIO before the
+ * kernel's end of file, or a hole where that data is, and a sparse copy
+ * (cp, tar) would leave the data out.  ENOSYS makes the kernel answer from
+ * its own size for the rest of the mount, the whole file being data.
+ */
 static void cfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		      struct fuse_file_info *fi)
 {
-	off_t res = lseek(file_of(fi)->fd, off, whence);
+	off_t res;
+
+	if (cfs.conn_want & FUSE_CAP_WRITEBACK_CACHE) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	res = lseek(file_of(fi)->fd, off, whence);
 
 	if (res < 0)
 		fuse_reply_err(req, errno);

@@ -49,11 +49,14 @@ def test_large_file_offsets(mnt):
 		assert os.pread(fd, len(data), edge) == data
 		assert os.pread(fd, 100, 6 * GiB + 17) == b'tail'
 		assert os.pread(fd, 8, 5 * GiB) == bytes(8)
-		# with writeback_cache the kernel does not flush before FUSE_LSEEK
-		os.fsync(fd)
-		assert os.lseek(fd, 0, os.SEEK_DATA) == edge
-		assert os.lseek(fd, edge, os.SEEK_HOLE) == edge + len(data)
-		assert os.lseek(fd, edge + len(data), os.SEEK_DATA) == 6 * GiB
+		if 'writeback_cache' in mnt.options:
+			# the kernel answers, with the whole file as data
+			assert os.lseek(fd, 0, os.SEEK_DATA) == 0
+			assert os.lseek(fd, edge, os.SEEK_HOLE) == 6 * GiB + 21
+		else:
+			assert os.lseek(fd, 0, os.SEEK_DATA) == edge
+			assert os.lseek(fd, edge, os.SEEK_HOLE) == edge + len(data)
+			assert os.lseek(fd, edge + len(data), os.SEEK_DATA) == 6 * GiB
 		fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4 * GiB, 4096)
 		assert os.pread(fd, 4096, 4 * GiB) == bytes(4096)
 		assert os.pread(fd, 4096, 4 * GiB + 4096) == data[8192:12288]

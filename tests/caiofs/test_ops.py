@@ -690,6 +690,14 @@ def seek_map(fd, size):
 	return out
 
 
+def all_data_seek_map(size):
+	"""seek_map of a file the kernel sees as data from 0 to size, no holes."""
+	out = []
+	for off in range(0, size + 8192, 4096):
+		out += [off, size] if off < size else [-errno.ENXIO, -errno.ENXIO]
+	return out
+
+
 def test_seek_data_hole_matches_source(mnt):
 	fd = os.open(mnt.path('f'), os.O_RDWR | os.O_CREAT, 0o644)
 	try:
@@ -697,6 +705,10 @@ def test_seek_data_hole_matches_source(mnt):
 		os.pwrite(fd, b'b' * 8192, 256 << 10)
 		os.pwrite(fd, b'c' * 100, 1 << 20)
 		os.ftruncate(fd, 2 << 20)
+		if 'writeback_cache' in mnt.options:
+			# the kernel answers (see test_seek_sees_unflushed_writes)
+			assert seek_map(fd, 2 << 20) == all_data_seek_map(2 << 20)
+			return
 		os.fsync(fd)
 		assert os.lseek(fd, 0, os.SEEK_DATA) == 0
 		assert os.lseek(fd, 4096, os.SEEK_DATA) == 256 << 10
@@ -711,6 +723,32 @@ def test_seek_data_hole_matches_source(mnt):
 			os.close(sfd)
 		assert os.lseek(fd, 0, os.SEEK_END) == 2 << 20
 		assert os.lseek(fd, -10, os.SEEK_END) == (2 << 20) - 10
+	finally:
+		os.close(fd)
+
+
+@pytest.mark.one_backend
+def test_seek_sees_unflushed_writes(mount_factory, backend):
+	"""With the kernel's writeback cache, data not yet written back is still
+	data to SEEK_DATA/SEEK_HOLE, and its end of file is theirs: a sparse
+	copy made right after the writes must not leave them out."""
+	mnt = mount_factory(backend, ['writeback_cache'])
+	fd = os.open(mnt.path('f'), os.O_RDWR | os.O_CREAT, 0o644)
+	try:
+		os.pwrite(fd, b'a' * 4096, 0)
+		os.pwrite(fd, b'b' * 4096, 1 << 20)
+		size = (1 << 20) + 4096
+		assert os.fstat(fd).st_size == size
+		for off in (4096, 1 << 20):
+			data = os.lseek(fd, off, os.SEEK_DATA)
+			assert data <= max(off, 1 << 20)
+			assert os.lseek(fd, data, os.SEEK_HOLE) >= (1 << 20) + 4096
+		assert os.lseek(fd, 0, os.SEEK_DATA) == 0
+		assert_errno(errno.ENXIO, os.lseek, fd, size, os.SEEK_DATA)
+		assert_errno(errno.ENXIO, os.lseek, fd, size, os.SEEK_HOLE)
+		# and after the data reached the source, still the kernel's answers
+		os.fsync(fd)
+		assert seek_map(fd, size) == all_data_seek_map(size)
 	finally:
 		os.close(fd)
 
