@@ -8,7 +8,7 @@ packages=(
 	libfuse3-dev fuse3
 	python3 python3-dev python3-pytest python3-pytest-timeout python3-pytest-asyncio python3-uvloop
 	python3-setuptools python3-pip
-	fio sqlite3 attr acl xfsprogs procps rsync git
+	fio stress-ng sqlite3 attr acl xfsprogs procps rsync git
 	bindfs mergerfs
 )
 export DEBIAN_FRONTEND=noninteractive

@@ -1,4 +1,4 @@
-# test_integrity.py - data integrity through caiofs on every backend: fio verify, a multi-process fsx-like stress, mmap vs read(), O_DIRECT alignment against the raw fs.
+# test_integrity.py - data integrity through caiofs on every backend: fio verify, stress-ng's file system stressors, a multi-process fsx-like stress, mmap vs read(), O_DIRECT alignment against the raw fs.
 import errno
 import json
 import mmap
@@ -119,6 +119,73 @@ def test_fio_verify(mnt_dir, engine, direct):
 	assert len(os.listdir(spath)) == 2
 	for name in os.listdir(spath):
 		assert os.stat(os.path.join(spath, name)).st_size == size
+
+
+# ---- stress-ng's file system stressors ---------------------------------
+
+STRESS_NG = shutil.which('stress-ng')
+# Each group runs its stressors side by side, one process each, with
+# stress-ng's own verification on.  Left out: fiemap (FUSE has no
+# FS_IOC_FIEMAP), io-uring (its STATX of a relative name fails on ext4 too).
+STRESS_GROUPS = {
+	'data': ['hdd', 'iomix', 'aiol', 'copy-file', 'fallocate'],
+	'holes': ['fpunch', 'revio', 'sync-file'],
+	# readahead writes its file at setup, one 4 KiB pwrite after the other:
+	# among CPU-bound stressors each round trip through the daemon waits
+	# for a CPU, and the setup outlasts the run
+	'seek': ['seek', 'readahead'],
+	'names': ['dentry', 'dir', 'dirdeep', 'dirmany', 'rename', 'link',
+		  'symlink', 'open', 'mknod', 'filename', 'getdent', 'handle',
+		  'touch', 'utime'],
+	'attrs': ['chmod', 'chown', 'access', 'fstat', 'xattr', 'dnotify',
+		  'inotify', 'fanotify'],
+	'locks': ['flock', 'lockf', 'lockofd', 'locka', 'fcntl', 'lease'],
+}
+# Their files default to 1 GiB each, which setup would still be writing when
+# the run ends (and which would fill a small /tmp).
+STRESS_SIZES = ['--hdd-bytes', '64M', '--iomix-bytes', '64M', '--readahead-bytes', '64M']
+
+
+def stress_ng(directory, stressors, seconds=3):
+	"""Run the stressors in directory: (exit status, output, {stressor: bogo ops})."""
+	args = [STRESS_NG, '--timeout', '%ds' % seconds, '--verify', '--metrics-brief',
+		'--temp-path', directory] + STRESS_SIZES
+	for name in stressors:
+		args += ['--' + name, '1']
+	res = subprocess.run(args, cwd=directory, capture_output=True, text=True,
+			     timeout=seconds + 60)
+	out = res.stdout + res.stderr
+	ops = {}
+	for line in out.splitlines():
+		# "stress-ng: metrc: [pid] NAME BOGO-OPS REAL USR SYS RATE RATE"
+		f = line.split()
+		if len(f) == 10 and f[1] == 'metrc:' and f[3] in stressors:
+			ops[f[3]] = int(f[4])
+	return res.returncode, out, ops
+
+
+@pytest.mark.timeout(100)
+@pytest.mark.parametrize('group', sorted(STRESS_GROUPS))
+def test_stress_ng(mnt_dir, group):
+	"""stress-ng's file system stressors, with verification, through the
+	mount: each must run (bogo ops > 0) and none may fail.  A failure is
+	only caiofs's if the same run passes on the raw file system."""
+	if STRESS_NG is None:
+		pytest.skip('stress-ng is not installed (apt-get install stress-ng)')
+	m, path, spath, raw = mnt_dir
+	stressors = STRESS_GROUPS[group]
+	rc, out, ops = stress_ng(path, stressors)
+	idle = [name for name in stressors if ops.get(name, 0) <= 0]
+	if rc != 0 or 'fail:' in out or idle:
+		where = os.path.join(raw, group)
+		os.makedirs(where, exist_ok=True)
+		raw_rc, raw_out, raw_ops = stress_ng(where, stressors)
+		raw_idle = [name for name in stressors if raw_ops.get(name, 0) <= 0]
+		if raw_rc != 0 or 'fail:' in raw_out or raw_idle:
+			pytest.skip('stress-ng fails on the raw file system too (%d, idle %s): %s' %
+				    (raw_rc, raw_idle, raw_out[-2000:]))
+	assert rc == 0 and 'fail:' not in out, 'stress-ng exited %d:\n%s' % (rc, out[-4000:])
+	assert not idle, 'stressors that did nothing: %s\n%s' % (idle, out[-4000:])
 
 
 # ---- several processes, random operations, in-memory models --------------
