@@ -76,6 +76,18 @@ static bool push_done(struct caio_pool *pool, caio_req *req, int64_t res)
 	return was_empty;
 }
 
+/* A request taken from todo and not run goes back to its head, in front of
+ * those queued after it; the lock is held. */
+static void put_back(struct caio_pool *pool, caio_req *req)
+{
+	pool->running--;
+	req->next = pool->todo_head;
+	pool->todo_head = req;
+	if (!pool->todo_tail)
+		pool->todo_tail = req;
+	__atomic_store_n(&pool->enqueued, pool->enqueued + 1, __ATOMIC_RELAXED);
+}
+
 /* A read's iovec and length, or 0 when req is no read or too long for one call. */
 static size_t read_iov(const caio_req *req, struct iovec *one,
 		       const struct iovec **iov, int *cnt)
@@ -179,15 +191,9 @@ static unsigned run_spread_reads(struct caio_pool *pool, caio_req **run,
 		if (res[i] >= 0)
 			continue;
 		pthread_mutex_lock(&pool->lock);
-		for (unsigned j = n; j-- > i + 1; ) {
-			run[j]->next = pool->todo_head;
-			pool->todo_head = run[j];
-			if (!pool->todo_tail)
-				pool->todo_tail = run[j];
-		}
-		pool->running -= n - i - 1;
-		if (pool->todo_head && pool->idle)
-			pthread_cond_signal(&pool->work);
+		for (unsigned j = n; j-- > i + 1; )
+			put_back(pool, run[j]);
+		pthread_cond_signal(&pool->work);
 		pthread_mutex_unlock(&pool->lock);
 		res[i] = caio__execute(run[i]);
 		return i + 1;
@@ -527,12 +533,7 @@ static int64_t execute_here(const caio_req *req)
 static void give_back(struct caio_pool *pool, caio_req *req)
 {
 	pthread_mutex_lock(&pool->lock);
-	pool->running--;
-	req->next = pool->todo_head;
-	pool->todo_head = req;
-	if (!pool->todo_tail)
-		pool->todo_tail = req;
-	__atomic_store_n(&pool->enqueued, pool->enqueued + 1, __ATOMIC_RELAXED);
+	put_back(pool, req);
 	pthread_cond_signal(&pool->work);
 	pthread_mutex_unlock(&pool->lock);
 }
