@@ -195,23 +195,27 @@ int cfs_ring_new(struct cfs_ring **ringp, int devfd, unsigned index,
 	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
 		  IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
 	res = io_uring_queue_init_params(n, &r->uring, &p);
-	if (res < 0) {
-		free(r->ents);
-		free(r);
-		return res;
-	}
+	if (res < 0)
+		goto free_ring;
 	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	res = r->efd < 0 ? -errno : io_uring_register_eventfd(&r->uring, r->efd);
-	if (res < 0) {
-		if (r->efd >= 0)
-			close(r->efd);
-		io_uring_queue_exit(&r->uring);
-		free(r->ents);
-		free(r);
-		return res;
+	if (r->efd < 0) {
+		res = -errno;
+		goto exit_uring;
 	}
+	res = io_uring_register_eventfd(&r->uring, r->efd);
+	if (res < 0)
+		goto close_efd;
 	*ringp = r;
 	return 0;
+
+close_efd:
+	close(r->efd);
+exit_uring:
+	io_uring_queue_exit(&r->uring);
+free_ring:
+	free(r->ents);
+	free(r);
+	return res;
 }
 
 /* From the loop's own thread, before anything else touches the ring.
