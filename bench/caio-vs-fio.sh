@@ -26,6 +26,10 @@
 #   CAIO_BENCH, FIO  the programs (default: bench/caio-bench next to this
 #                script or in ./bench, and fio)
 #   KEEP         keep the work directory (raw JSON) if set
+#   HUGEPAGES    1 (default when root): both sides' I/O buffers in huge
+#                pages, caio-bench --hugepages and fio --mem=mmaphuge; the
+#                script reserves 32 more in /proc/sys/vm/nr_hugepages for
+#                the run and gives them back.  0: ordinary 4 KiB pages.
 #
 # Baselines: each backend runs against the fio engine that does the same thing.
 #   uring  -> ioengine=io_uring, iodepth=QD
@@ -34,6 +38,7 @@
 #             runs at most THREADS blocking preads at once, each worker like
 #             one fio psync job, so the baseline has the same concurrency
 #             without the hand-off (the cost of a pool is what the ratio shows).
+#             In the sequential cells each job has its own slice of the file.
 #             fio's posixaio engine would be a pool too, but glibc's POSIX
 #             AIO serialises requests per file descriptor: too weak a baseline.
 #   sync   -> ioengine=psync, numjobs=1: one thread doing one syscall at a
@@ -59,6 +64,14 @@
 # but flatters fio where io_uring hands work to io-wq (buffered writes).
 # Direct cells measure the device: on a shared disk they are noisy, use
 # REPEAT=3 and read the ratio with the latencies next to it.
+# Why huge pages: a large O_DIRECT request costs this virtio disk per DMA
+# segment, one per run of physically contiguous pages in the buffer, and it
+# takes at most 254 per request.  In 4 KiB pages a 1 MiB buffer is whatever
+# the page allocator handed out: fio's and caio-bench's were both about one
+# break every 4 pages, but a few 1 MiB reads into 256 scattered pages were
+# split in two, and each side's 1 MiB direct cells moved between 1.3 and
+# 2.6 GB/s with that luck.  In huge pages both reach about 4 GB/s, so the
+# ratio measures the I/O path, not the buffer.
 set -u
 set -f	# CELLS holds patterns and options are expanded unquoted: no globbing
 
@@ -70,6 +83,7 @@ SEQ_QD=${SEQ_QD:-8}
 THREADS=${THREADS:-8}
 BATCH=${BATCH:-1}
 REPEAT=${REPEAT:-1}
+HUGEPAGES=${HUGEPAGES:-$([ "$(id -u)" = 0 ] && echo 1 || echo 0)}
 FIO=${FIO:-fio}
 FIO_OPTS=${FIO_OPTS:-}
 PY=/usr/bin/python3
@@ -93,10 +107,24 @@ command -v "$FIO" >/dev/null || die "fio not found (apt-get install fio)"
 [ -x $PY ] || die "$PY is needed to read fio's JSON"
 
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/caio-vs-fio.XXXXXX") || die "cannot create a work directory"
-if [ -n "${KEEP:-}" ]; then
-	trap 'echo "raw results kept in $work"' EXIT
-else
-	trap 'rm -rf "$work"' EXIT
+huge_before=
+cleanup() {
+	[ -n "$huge_before" ] && echo "$huge_before" >/proc/sys/vm/nr_hugepages
+	if [ -n "${KEEP:-}" ]; then
+		echo "raw results kept in $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+if [ "$HUGEPAGES" = 1 ]; then
+	# 32 x 2 MiB: the largest buffer set is fio's 8 psync jobs, one page each
+	huge_before=$(cat /proc/sys/vm/nr_hugepages) || die "HUGEPAGES=1 needs /proc/sys/vm/nr_hugepages"
+	echo $((huge_before + 32)) >/proc/sys/vm/nr_hugepages 2>/dev/null ||
+		die "HUGEPAGES=1: cannot reserve huge pages (not root?); HUGEPAGES=0 runs without"
+	free_huge=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+	[ "${free_huge:-0}" -ge 32 ] ||
+		die "HUGEPAGES=1: only ${free_huge:-0} huge pages free (memory too fragmented?); HUGEPAGES=0 runs without"
 fi
 trap 'exit 130' INT TERM
 file=$work/testfile
@@ -131,6 +159,7 @@ make_test_file() {
 	local mib
 	mib=$(numfmt --from=iec "${FILE_SIZE^^}") || die "bad FILE_SIZE $FILE_SIZE"
 	mib=$((mib / 1048576))
+	file_bytes=$((mib * 1048576))
 	echo "creating $file ($mib MiB) ..."
 	dd if=/dev/urandom of="$file" bs=1M count="$mib" conv=fsync status=none ||
 		die "cannot write $file"
@@ -172,6 +201,7 @@ run_caio() {
 	thread) extra=--threads=$THREADS ;;
 	uring|linux) extra=--batch=$BATCH ;;
 	esac
+	[ "$HUGEPAGES" = 1 ] && extra="$extra --hugepages"
 	prepare_run "$3" "$6"
 	if timeout $((RUNTIME + 120)) "$CAIO_BENCH" --backend="$2" --file="$file" --size="$FILE_SIZE" \
 		--rw="$3" --bs="$4" --qd="$5" --direct="$6" --runtime="$RUNTIME" --json $extra \
@@ -190,14 +220,27 @@ run_caio() {
 
 # run_fio CELL BACKEND RW BS QD DIRECT
 run_fio() {
-	local out=$work/fio-$1-$2.json engine
+	local out=$work/fio-$1-$2.json engine more= jobs slice
 	engine=$(fio_engine "$2" "$5")
+	[ "$HUGEPAGES" = 1 ] && more=--mem=mmaphuge
+	# Several psync jobs reading or writing sequentially would each start
+	# at offset 0 and move over the same blocks together; give each its
+	# own slice, so that together they move over the file once, as
+	# caio-bench's one stream does.
+	jobs=$(echo "$engine" | sed -n 's/.*--numjobs=\([0-9]*\).*/\1/p')
+	case $3 in
+	read|write)
+		if [ "${jobs:-1}" -gt 1 ]; then
+			slice=$((file_bytes / jobs / 1048576 * 1048576))
+			more="$more --size=$slice --offset_increment=$slice"
+		fi ;;
+	esac
 	prepare_run "$3" "$6"
 	# shellcheck disable=SC2086
 	if timeout $((RUNTIME + 120)) "$FIO" --name="$1" --filename="$file" --size="$FILE_SIZE" \
 		--rw="$3" --bs="$4" --direct="$6" --runtime="$RUNTIME" --time_based \
 		--invalidate=0 --norandommap --randrepeat=0 --lat_percentiles=1 \
-		--group_reporting $engine $FIO_OPTS \
+		--group_reporting $engine $more $FIO_OPTS \
 		--output-format=json --output="$out" >"$out.err" 2>&1; then
 		$PY - "$out" fio "$1" "$2" "$engine" >>"$results" <<-'EOF'
 		import json, sys
@@ -283,7 +326,7 @@ print_table() {
 }
 
 make_test_file
-echo "caio-bench: $CAIO_BENCH; $($FIO --version); runtime ${RUNTIME}s per run; kernel $(uname -r); $(nproc) CPUs"
+echo "caio-bench: $CAIO_BENCH; $($FIO --version); runtime ${RUNTIME}s per run; kernel $(uname -r); $(nproc) CPUs; buffers in $([ "$HUGEPAGES" = 1 ] && echo "huge pages" || echo "4 KiB pages")"
 echo "file: $file ($FILE_SIZE, $(stat -f -c %T "$work")); backends: $BACKENDS; thread pool: $THREADS; batch: $BATCH"
 : >"$results"
 while read -r name rw bs qd direct; do
