@@ -320,10 +320,14 @@ static size_t huge_page_size(void)
  * of segments.  fio's buffers are 4 KiB pages with the same luck;
  * --hugepages (fio's --mem=mmaphuge) takes it out of the comparison.
  */
+static size_t unit_stride(const struct options *opt)
+{
+	return (opt->bs + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+}
+
 static size_t units_mapping_size(const struct options *opt)
 {
-	size_t stride = (opt->bs + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
-	size_t len = stride * opt->qd;
+	size_t len = unit_stride(opt) * opt->qd;
 	size_t huge = opt->hugepages ? huge_page_size() : 0;
 
 	return huge ? (len + huge - 1) / huge * huge : len;
@@ -333,7 +337,7 @@ static struct io_unit *units_new(struct bench *b)
 {
 	const struct options *opt = b->opt;
 	struct io_unit *units = calloc(opt->qd, sizeof(*units));
-	size_t stride = (opt->bs + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+	size_t stride = unit_stride(opt);
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
 	char *region;
 	unsigned i;

@@ -193,7 +193,8 @@ static unsigned run_spread_reads(struct caio_pool *pool, caio_req **run,
 		pthread_mutex_lock(&pool->lock);
 		for (unsigned j = n; j-- > i + 1; )
 			put_back(pool, run[j]);
-		pthread_cond_signal(&pool->work);
+		if (pool->todo_head && pool->idle)
+			pthread_cond_signal(&pool->work);
 		pthread_mutex_unlock(&pool->lock);
 		res[i] = caio__execute(run[i]);
 		return i + 1;
