@@ -26,6 +26,22 @@
 #define SPREAD_RUN_MAX		64
 
 /*
+ * Buffered writes to one file run one after another on the worker that
+ * took the first of them from todo, as in io_uring's io-wq: every Linux
+ * file system holds the inode lock across a buffered write, so a second
+ * worker on the same file only waits for it, or spins on it (1 MiB writes
+ * at queue depth 8 on ext4: 13.0k MiB/s with 8 workers and with 2, 14.3k
+ * with 1).  The others wait in that worker's
+ * serial_writes entry, one per worker and one for the context's thread
+ * (caio__pool_help) at most.  A file is known by its write_key, from
+ * st_dev and st_ino: two files that share one only lose some speed.
+ */
+struct serial_writes {
+	uint64_t key;		/* 0: entry free */
+	caio_req *head, *tail;
+};
+
+/*
  * Workers take requests from todo and put results on done, both under one
  * mutex.  Only the context's thread touches req->state and the context;
  * workers signal the eventfd when done goes from empty to non-empty, and
@@ -49,6 +65,7 @@ struct caio_pool {
 	unsigned enqueued;	/* bumped atomically whenever todo gains requests */
 	unsigned spread_ways;	/* this thread and a worker per other CPU (spread_reads) */
 	unsigned nthreads;
+	struct serial_writes *serial;	/* nthreads + 1 entries */
 	pthread_t threads[];
 };
 
@@ -62,17 +79,42 @@ static caio_req *pop_todo(struct caio_pool *pool)
 	return req;
 }
 
+/* Append req to the list from *head to *tail. */
+static void list_append(caio_req **head, caio_req **tail, caio_req *req)
+{
+	req->next = NULL;
+	if (*tail)
+		(*tail)->next = req;
+	else
+		*head = req;
+	*tail = req;
+}
+
+/* Take req out of the list from *head to *tail; false if it is not there. */
+static bool list_remove(caio_req **head, caio_req **tail, caio_req *req)
+{
+	caio_req *prev = NULL;
+
+	for (caio_req *r = *head; r; prev = r, r = r->next) {
+		if (r != req)
+			continue;
+		if (prev)
+			prev->next = r->next;
+		else
+			*head = r->next;
+		if (*tail == r)
+			*tail = prev;
+		return true;
+	}
+	return false;
+}
+
 static bool push_done(struct caio_pool *pool, caio_req *req, int64_t res)
 {
 	bool was_empty = pool->done_head == NULL;
 
 	req->res = res;
-	req->next = NULL;
-	if (pool->done_tail)
-		pool->done_tail->next = req;
-	else
-		pool->done_head = req;
-	pool->done_tail = req;
+	list_append(&pool->done_head, &pool->done_tail, req);
 	return was_empty;
 }
 
@@ -125,15 +167,31 @@ static int64_t read_cached(const caio_req *req)
 	return res >= 0 && (size_t)res == want ? res : -EAGAIN;
 }
 
-/* The F_GETFL flags of the descriptor last looked at by buffered_read. */
+/* What fd_flags and write_key last learnt of a descriptor. */
 struct fd_flags {
 	int fd;
 	int flags;
+	uint64_t write_key;	/* UINT64_MAX: not known yet */
 };
 
+/* fd's F_GETFL flags, or -1.  seen, if not NULL, saves the fcntl for the
+ * requests of one batch that share a descriptor.  (Should another thread
+ * reuse the number meanwhile, the answer only steers speed: whether a read
+ * tries the page cache first, whether a write waits for its file's others.) */
+static int fd_flags(int fd, struct fd_flags *seen)
+{
+	int flags;
+
+	if (seen && seen->fd == fd)
+		return seen->flags;
+	flags = fcntl(fd, F_GETFL);
+	if (seen)
+		*seen = (struct fd_flags){ .fd = fd, .flags = flags, .write_key = UINT64_MAX };
+	return flags;
+}
+
 /* The length of a read of a file opened without O_DIRECT, which the page
- * cache may hold; 0 for anything else.  seen, if not NULL, saves the fcntl
- * for the reads of one batch that share a descriptor. */
+ * cache may hold; 0 for anything else. */
 static size_t buffered_read(const caio_req *req, struct fd_flags *seen)
 {
 	const struct iovec *iov;
@@ -143,16 +201,29 @@ static size_t buffered_read(const caio_req *req, struct fd_flags *seen)
 
 	if (!want)
 		return 0;
-	if (seen && seen->fd == req->fd) {
-		flags = seen->flags;
-	} else {
-		flags = fcntl(req->fd, F_GETFL);
-		if (seen) {
-			seen->fd = req->fd;
-			seen->flags = flags;
-		}
-	}
+	flags = fd_flags(req->fd, seen);
 	return flags >= 0 && !(flags & O_DIRECT) ? want : 0;
+}
+
+/* For a write through the page cache of a regular file, its file's key
+ * (see struct serial_writes), else 0.  A block device takes no inode lock
+ * for a buffered write.  seen is not NULL. */
+static uint64_t write_key(const caio_req *req, struct fd_flags *seen)
+{
+	int flags;
+	struct stat st;
+
+	if (req->op != CAIO_OP_WRITE && req->op != CAIO_OP_WRITEV)
+		return 0;
+	flags = fd_flags(req->fd, seen);
+	if (flags < 0 || (flags & O_DIRECT))
+		return 0;
+	if (seen->write_key == UINT64_MAX) {
+		seen->write_key = 0;
+		if (fstat(req->fd, &st) == 0 && S_ISREG(st.st_mode))
+			seen->write_key = ((uint64_t)st.st_dev << 32 ^ st.st_ino) ?: 1;
+	}
+	return seen->write_key;
 }
 
 /*
@@ -254,6 +325,46 @@ static void linger(struct caio_pool *pool)
 	__atomic_fetch_sub(&lingering_workers, 1, __ATOMIC_RELAXED);
 }
 
+static struct serial_writes *serial_find(struct caio_pool *pool, uint64_t key)
+{
+	for (unsigned i = 0; i <= pool->nthreads; i++)
+		if (pool->serial[i].key == key)
+			return &pool->serial[i];
+	return NULL;
+}
+
+/*
+ * Run req, a buffered write taken from todo, then every write to its file
+ * queued behind it meanwhile; or, when another worker is at that file
+ * already, leave req in its queue.  Called and returns with the lock held.
+ */
+static void run_serial_writes(struct caio_pool *pool, caio_req *req)
+{
+	struct serial_writes *sw = serial_find(pool, req->write_key);
+
+	if (sw) {
+		list_append(&sw->head, &sw->tail, req);
+		return;
+	}
+	sw = serial_find(pool, 0);	/* one is free: this worker holds none */
+	sw->key = req->write_key;
+	while (req) {
+		int64_t res;
+
+		pool->running++;
+		pthread_mutex_unlock(&pool->lock);
+		res = caio__execute(req);
+		pthread_mutex_lock(&pool->lock);
+		pool->running--;
+		if (push_done(pool, req, res))
+			caio__signal(pool->ctx);
+		req = sw->head;
+		if (req && !(sw->head = req->next))
+			sw->tail = NULL;
+	}
+	sw->key = 0;
+}
+
 static void *pool_worker(void *arg)
 {
 	struct caio_pool *pool = arg;
@@ -281,8 +392,14 @@ static void *pool_worker(void *arg)
 			break;
 		spread = pool->todo_head->nowait_first;
 		n = spread ? take_spread_run(pool, run) : 0;
-		if (!n)
-			run[n++] = pop_todo(pool);
+		if (!n) {
+			run[0] = pop_todo(pool);
+			if (run[0]->write_key) {
+				run_serial_writes(pool, run[0]);
+				continue;
+			}
+			n = 1;
+		}
 		pool->running += n;
 		pthread_mutex_unlock(&pool->lock);
 
@@ -338,6 +455,11 @@ int caio__pool_new(caio_ctx *ctx, unsigned threads, struct caio_pool **poolp)
 	pool = calloc(1, sizeof(*pool) + threads * sizeof(pthread_t));
 	if (!pool)
 		return -ENOMEM;
+	pool->serial = calloc(threads + 1, sizeof(*pool->serial));
+	if (!pool->serial) {
+		free(pool);
+		return -ENOMEM;
+	}
 	pool->ctx = ctx;
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->work, NULL);
@@ -351,6 +473,7 @@ int caio__pool_new(caio_ctx *ctx, unsigned threads, struct caio_pool **poolp)
 		pthread_cond_destroy(&pool->settled);
 		pthread_cond_destroy(&pool->work);
 		pthread_mutex_destroy(&pool->lock);
+		free(pool->serial);
 		free(pool);
 		return err;
 	}
@@ -372,6 +495,7 @@ void caio__pool_free(struct caio_pool *pool, bool forked)
 	/* A forked child has none of the workers, and the lock may have
 	 * been held by one of them at the fork. */
 	if (forked) {
+		free(pool->serial);
 		free(pool);
 		return;
 	}
@@ -384,6 +508,7 @@ void caio__pool_free(struct caio_pool *pool, bool forked)
 	pthread_cond_destroy(&pool->settled);
 	pthread_cond_destroy(&pool->work);
 	pthread_mutex_destroy(&pool->lock);
+	free(pool->serial);
 	free(pool);
 }
 
@@ -397,22 +522,35 @@ enum enqueue_wake {
 static void pool_enqueue(struct caio_pool *pool, caio_req **reqs, unsigned nr,
 			 enum enqueue_wake how)
 {
-	unsigned wake = 0;
+	struct fd_flags seen = { .fd = -1 };
+	unsigned wake = 0, queued = 0;
+	uint64_t last_key = 0;
 
 	for (unsigned i = 0; i < nr; i++) {
 		reqs[i]->state = REQ_POOL;
 		reqs[i]->nowait_first = how == WAKE_SPREAD;
+		reqs[i]->write_key = how == WAKE_SPREAD ? 0 : write_key(reqs[i], &seen);
 	}
 	pool->ctx->pool_inflight += nr;
 
 	pthread_mutex_lock(&pool->lock);
 	for (unsigned i = 0; i < nr; i++) {
-		reqs[i]->next = NULL;
-		if (pool->todo_tail)
-			pool->todo_tail->next = reqs[i];
-		else
-			pool->todo_head = reqs[i];
-		pool->todo_tail = reqs[i];
+		caio_req *req = reqs[i];
+
+		if (req->write_key) {
+			struct serial_writes *sw = serial_find(pool, req->write_key);
+
+			if (sw) {
+				/* its worker runs it next: nobody to wake */
+				list_append(&sw->head, &sw->tail, req);
+				continue;
+			}
+			/* the worker that takes the first runs the others */
+			queued += req->write_key != last_key;
+			last_key = req->write_key;
+		} else
+			queued++;
+		list_append(&pool->todo_head, &pool->todo_tail, req);
 	}
 	__atomic_store_n(&pool->enqueued, pool->enqueued + 1, __ATOMIC_RELAXED);
 	if (how == WAKE_LAZY)
@@ -420,7 +558,7 @@ static void pool_enqueue(struct caio_pool *pool, caio_req **reqs, unsigned nr,
 	else {
 		/* one more for a lazy request still waiting, if any */
 		wake = how == WAKE_SPREAD && nr >= pool->spread_ways ?
-		       pool->spread_ways - 1 : nr;
+		       pool->spread_ways - 1 : queued;
 		if (how == WAKE_SPREAD && pool->lingering && wake)
 			wake--;		/* the lingering worker takes it */
 		wake += pool->lazy;
@@ -529,11 +667,30 @@ static int64_t execute_here(const caio_req *req)
 	return res;
 }
 
+/* The context's thread is through with the file of the buffered write it
+ * took (caio__pool_help): the writes to it that workers left in its entry
+ * meanwhile go back to the front of todo, in their order.  Lock held. */
+static void serial_hand_back(struct caio_pool *pool, struct serial_writes *sw)
+{
+	if (!sw)
+		return;
+	if (sw->head) {
+		sw->tail->next = pool->todo_head;
+		pool->todo_head = sw->head;
+		if (!pool->todo_tail)
+			pool->todo_tail = sw->tail;
+		__atomic_store_n(&pool->enqueued, pool->enqueued + 1, __ATOMIC_RELAXED);
+		pthread_cond_signal(&pool->work);
+	}
+	*sw = (struct serial_writes){ 0 };
+}
+
 /* A request the context's thread took from todo but will not run: put it
  * back where it was and make sure a worker comes. */
-static void give_back(struct caio_pool *pool, caio_req *req)
+static void give_back(struct caio_pool *pool, caio_req *req, struct serial_writes *sw)
 {
 	pthread_mutex_lock(&pool->lock);
+	serial_hand_back(pool, sw);
 	put_back(pool, req);
 	pthread_cond_signal(&pool->work);
 	pthread_mutex_unlock(&pool->lock);
@@ -541,9 +698,11 @@ static void give_back(struct caio_pool *pool, caio_req *req)
 
 /* A request taken from todo ran on the context's thread: its result waits
  * on the context's done list. */
-static void ran_here(struct caio_pool *pool, caio_req *req, int64_t res)
+static void ran_here(struct caio_pool *pool, caio_req *req, int64_t res,
+		     struct serial_writes *sw)
 {
 	pthread_mutex_lock(&pool->lock);
+	serial_hand_back(pool, sw);
 	pool->running--;
 	pthread_mutex_unlock(&pool->lock);
 	pool->ctx->pool_inflight--;
@@ -568,10 +727,10 @@ static bool help_with_spread_read(struct caio_pool *pool)
 		return false;
 	res = read_cached(req);
 	if (res < 0) {
-		give_back(pool, req);
+		give_back(pool, req, NULL);
 		return false;
 	}
-	ran_here(pool, req, res);
+	ran_here(pool, req, res, NULL);
 	return true;
 }
 
@@ -586,6 +745,7 @@ static bool help_with_spread_read(struct caio_pool *pool)
  */
 bool caio__pool_help(struct caio_pool *pool)
 {
+	struct serial_writes *sw = NULL;
 	caio_req *req = NULL;
 
 	if (help_with_spread_read(pool)) {
@@ -597,6 +757,11 @@ bool caio__pool_help(struct caio_pool *pool)
 	if (!pool->running && pool->todo_head) {
 		req = pop_todo(pool);
 		pool->running++;
+		if (req->write_key) {
+			/* hold its file as a worker would: none holds any now */
+			sw = serial_find(pool, 0);
+			sw->key = req->write_key;
+		}
 	}
 	pthread_mutex_unlock(&pool->lock);
 	if (!req) {
@@ -605,34 +770,25 @@ bool caio__pool_help(struct caio_pool *pool)
 	}
 	pool->lazy = false;	/* the lone lazy request is this one */
 	if (!ends_in_bounded_time(req)) {
-		give_back(pool, req);
+		give_back(pool, req, sw);
 		return false;
 	}
-	ran_here(pool, req, execute_here(req));
+	ran_here(pool, req, execute_here(req), sw);
 	return true;
 }
 
-/* Only a request no worker has taken yet can be cancelled. */
+/* Only a request no worker has started yet can be cancelled: one in todo,
+ * or a write waiting for another to its file (struct serial_writes). */
 int caio__pool_cancel(struct caio_pool *pool, caio_req *req)
 {
-	caio_req *prev = NULL;
-	bool found = false;
+	bool found;
 
 	pthread_mutex_lock(&pool->lock);
-	for (caio_req *r = pool->todo_head; r; prev = r, r = r->next) {
-		if (r != req)
-			continue;
-		if (prev)
-			prev->next = r->next;
-		else
-			pool->todo_head = r->next;
-		if (pool->todo_tail == r)
-			pool->todo_tail = prev;
-		found = true;
-		if (push_done(pool, req, -ECANCELED))
-			caio__signal(pool->ctx);
-		break;
-	}
+	found = list_remove(&pool->todo_head, &pool->todo_tail, req);
+	for (unsigned i = 0; !found && i <= pool->nthreads; i++)
+		found = list_remove(&pool->serial[i].head, &pool->serial[i].tail, req);
+	if (found && push_done(pool, req, -ECANCELED))
+		caio__signal(pool->ctx);
 	pthread_mutex_unlock(&pool->lock);
 	return found ? 0 : -EALREADY;
 }

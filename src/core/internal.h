@@ -29,6 +29,7 @@ struct caio_req {
 	int fd;				/* the fd, or the dirfd of *at() calls */
 	int64_t offset;
 	int64_t res;
+	uint64_t write_key;		/* pool: a buffered write's file, 0 for others (serial_writes) */
 	union {
 		struct { void *buf; size_t len; } rw;
 		struct { const struct iovec *iov; int cnt; } vec;

@@ -1016,6 +1016,138 @@ out:
 	return -1;
 }
 
+/* A callback that also numbers the callbacks in the order they ran. */
+struct ordered {
+	struct result r;
+	unsigned seq;
+};
+
+static unsigned callbacks_run;
+
+static void ordered_cb(caio_req *req, int64_t res, void *data)
+{
+	struct ordered *o = data;
+
+	record_cb(req, res, &o->r);
+	o->seq = ++callbacks_run;
+}
+
+/* Does the file hold at off the pattern seed wrote (seed 0: zeros)? */
+static int check_block(int fd, int64_t off, size_t len, unsigned seed)
+{
+	char *buf = malloc(len);
+	ssize_t n = buf ? pread(fd, buf, len, off) : -1;
+	int bad = n != (ssize_t)len;
+
+	for (size_t i = 0; !bad && i < len; i++)
+		bad = buf[i] != 0;
+	if (n == (ssize_t)len && seed)
+		bad = t_pattern_mismatch(buf, len, seed) >= 0;
+	free(buf);
+	return bad ? -1 : 0;
+}
+
+#define SMALL_WRITES	16
+#define OTHER_WRITES	8
+
+/*
+ * A 64 MiB buffered write to file A, then 4 KiB writes to A through two
+ * descriptors, and to file B, in one flush.  The pool runs one file's
+ * buffered writes one at a time (backend-thread.c, struct serial_writes):
+ * on the thread backend a small write to A waits for the large one
+ * without a worker, so it can still be cancelled 2 ms later, and none
+ * completes before it.  On every backend every byte lands.
+ */
+static void case_serial_writes(void)
+{
+	const size_t big_len = 64 * MIB, small = 4 * KIB;
+	const unsigned victim = 5, nr = 1 + SMALL_WRITES + OTHER_WRITES;
+	struct ordered big = { 0 }, a[SMALL_WRITES] = { { { 0 } } }, b[OTHER_WRITES] = { { { 0 } } };
+	char *big_buf = malloc(big_len), *bufs = malloc(nr * small), proc[64];
+	caio_req *victim_req = NULL;
+	caio_ctx *ctx = NULL;
+	int fa = -1, fa2 = -1, fb = -1, ret = 0;
+	bool big_done_at_cancel;
+
+	CHECK_SYS(big_buf && bufs, "malloc");
+	CHECK_EQ(ctx_new(&ctx, 64, 0), 0, "caio_ctx_new");
+	fa = open_tmp("serial-a", O_RDWR | O_TRUNC);
+	fb = open_tmp("serial-b", O_RDWR | O_TRUNC);
+	CHECK_SYS(fa >= 0 && fb >= 0, "open");
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fa);
+	fa2 = open(proc, O_RDWR | O_CLOEXEC);
+	CHECK_SYS(fa2 >= 0, "reopening A through /proc/self/fd");
+	t_pattern(big_buf, big_len, 21);
+	callbacks_run = 0;
+	CHECK_EQ(caio_write(ctx, fa, big_buf, big_len, 0, ordered_cb, &big, NULL), 0,
+		 "caio_write of 64 MiB");
+	for (unsigned i = 0; i < SMALL_WRITES; i++) {
+		char *p = bufs + i * small;
+
+		t_pattern(p, small, 100 + i);
+		CHECK_EQ(caio_write(ctx, i % 2 ? fa2 : fa, p, small, big_len + i * small,
+				    ordered_cb, &a[i], i == victim ? &victim_req : NULL), 0,
+			 "caio_write #%u to A", i);
+	}
+	for (unsigned i = 0; i < OTHER_WRITES; i++) {
+		char *p = bufs + (SMALL_WRITES + i) * small;
+
+		t_pattern(p, small, 200 + i);
+		CHECK_EQ(caio_write(ctx, fb, p, small, i * small, ordered_cb, &b[i], NULL), 0,
+			 "caio_write #%u to B", i);
+	}
+	CHECK_EQ(caio_flush(ctx), (int)nr, "caio_flush");
+	/* Time for idle workers to wake and take what they would take. */
+	usleep(2000);
+	ret = caio_cancel(ctx, victim_req);
+	CHECK(ret == 0 || ret == -EINPROGRESS || ret == -EALREADY || ret == -ENOENT,
+	      "caio_cancel of a write to A returned %d (%s)", ret, t_errno_name(ret));
+	/* The victim starts only once the large write is through: unless the
+	 * large write had finished by now, the cancel must have worked. */
+	reap(ctx, 0);
+	big_done_at_cancel = big.r.calls;
+	if (backend == CAIO_BACKEND_THREAD && !big_done_at_cancel)
+		CHECK_EQ(ret, 0, "caio_cancel of a write waiting for the 64 MiB one to its file");
+	CHECK_EQ(wait_idle(ctx), 0, "waiting for the writes");
+
+	CHECK_EQ(big.r.res, (int64_t)big_len, "the 64 MiB write");
+	for (unsigned i = 0; i < SMALL_WRITES; i++) {
+		if (i == victim && ret == 0)
+			CHECK_EQ(a[i].r.res, -ECANCELED, "the cancelled write to A");
+		else if (i == victim && ret == -EINPROGRESS)
+			CHECK(a[i].r.res == -ECANCELED || a[i].r.res == (int64_t)small,
+			      "the write to A being cancelled: %lld", (long long)a[i].r.res);
+		else
+			CHECK_EQ(a[i].r.res, (int64_t)small, "write #%u to A", i);
+		if (backend == CAIO_BACKEND_THREAD && a[i].r.res >= 0)
+			CHECK(a[i].seq > big.seq, "write #%u to A completed (callback %u) before "
+			      "the 64 MiB write it was queued behind (callback %u)",
+			      i, a[i].seq, big.seq);
+	}
+	for (unsigned i = 0; i < OTHER_WRITES; i++)
+		CHECK_EQ(b[i].r.res, (int64_t)small, "write #%u to B", i);
+
+	CHECK_EQ(check_block(fa, 0, big_len, 21), 0, "the 64 MiB in A");
+	for (unsigned i = 0; i < SMALL_WRITES; i++)
+		CHECK_EQ(check_block(fa, big_len + i * small, small,
+				     a[i].r.res == -ECANCELED ? 0 : 100 + i), 0,
+			 "block #%u of A%s", i, a[i].r.res == -ECANCELED ? " (cancelled: zeros)" : "");
+	for (unsigned i = 0; i < OTHER_WRITES; i++)
+		CHECK_EQ(check_block(fb, i * small, small, 200 + i), 0, "block #%u of B", i);
+	if (backend == CAIO_BACKEND_THREAD && big_done_at_cancel)
+		t_note("the 64 MiB write was through before the cancel: not a test of it");
+out:
+	destroy(ctx);
+	if (fa >= 0)
+		close(fa);
+	if (fa2 >= 0)
+		close(fa2);
+	if (fb >= 0)
+		close(fb);
+	free(big_buf);
+	free(bufs);
+}
+
 /* A request that really waits in the kernel or a worker, then cancel. */
 static void case_cancel_inflight(void)
 {
@@ -2472,6 +2604,7 @@ static const struct {
 	{ "cancel-queued", case_cancel_queued },
 	{ "cancel-flushed", case_cancel_flushed },
 	{ "cancel-inflight", case_cancel_inflight },
+	{ "serial-writes", case_serial_writes },
 	{ "destroy-inflight", case_destroy_inflight },
 	{ "reap-thread", case_reap_thread },
 	{ "eventfd", case_eventfd },
