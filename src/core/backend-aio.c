@@ -25,10 +25,10 @@
  *     O_NONBLOCK: -EAGAIN is never reported, and a waiting request can be
  *     cancelled (io_cancel of the poll).
  * O_DIRECT requests keep the plain path: NOWAIT would turn a full device
- * queue into -EAGAIN and pool round trips.  Whether an fd is O_DIRECT is
- * cached per descriptor number: a descriptor seen buffered costs no
- * syscall, any other pays one fcntl(F_GETFL) per request (cheap next to a
- * device I/O).  A stale entry only costs speed, never a wrong result: a
+ * queue into -EAGAIN and pool round trips.  Whether an fd is O_DIRECT
+ * comes from caio__fd_buffered(), which remembers the descriptors seen
+ * buffered (any other pays one fcntl(F_GETFL) per request, cheap next to a
+ * device I/O).  A stale answer only costs speed, never a wrong result: a
  * NOWAIT O_DIRECT request that would wait is redone in the pool.
  * fsync and fdsync exist since Linux 4.18 and run on a kernel workqueue.
  * Nothing else has an AIO command: native_ops leaves fallocate and the
@@ -90,21 +90,10 @@ enum aio_slot_mode {
 	SLOT_POLL,			/* a poll standing in for a stream read/write */
 };
 
-/* What is known about a descriptor number; see the comment at the top. */
-enum aio_fd_mode {
-	FD_UNKNOWN = 0,
-	FD_BUFFERED,			/* not O_DIRECT: RWF_NOWAIT */
-	FD_DIRECT,			/* O_DIRECT: asked again each time */
-};
-
-#define FD_MODE_MAX	(1u << 20)	/* larger descriptors are never cached */
-
 struct aio_backend {
 	io_context_t io;
 	bool nowait;			/* the kernel takes RWF_NOWAIT */
 	uint8_t *slot_mode;		/* enum aio_slot_mode, by req->index */
-	uint8_t *fd_mode;		/* enum aio_fd_mode, by descriptor */
-	unsigned fd_mode_len;
 	struct aio_ring *ring;		/* NULL: unknown layout, always io_getevents */
 	struct iocb *iocbs;		/* one per request slot, by req->index */
 	struct iocb **batch;		/* the array handed to io_submit */
@@ -266,7 +255,6 @@ static struct aio_ring *aio_ring_usable(io_context_t io)
 
 static void aio_free(struct aio_backend *ab)
 {
-	free(ab->fd_mode);
 	free(ab->slot_mode);
 	free(ab->events);
 	free(ab->batch);
@@ -405,41 +393,7 @@ static bool aio_is_rw(const caio_req *req)
 	       req->op == CAIO_OP_READV || req->op == CAIO_OP_WRITEV;
 }
 
-static void aio_remember_fd(struct aio_backend *ab, int fd, enum aio_fd_mode mode)
-{
-	unsigned len = ab->fd_mode_len ? ab->fd_mode_len : 64;
-	uint8_t *grown;
-
-	if ((unsigned)fd >= ab->fd_mode_len) {
-		while (len <= (unsigned)fd)
-			len *= 2;
-		if (len > FD_MODE_MAX)
-			return;
-		grown = realloc(ab->fd_mode, len);
-		if (!grown)
-			return;		/* not cached: asked again next time */
-		memset(grown + ab->fd_mode_len, 0, len - ab->fd_mode_len);
-		ab->fd_mode = grown;
-		ab->fd_mode_len = len;
-	}
-	ab->fd_mode[fd] = mode;
-}
-
-/* Should a read or write on fd carry RWF_NOWAIT (is it not O_DIRECT)? */
-static bool aio_fd_nowait(struct aio_backend *ab, int fd)
-{
-	int flags;
-
-	if ((unsigned)fd < ab->fd_mode_len && ab->fd_mode[fd] == FD_BUFFERED)
-		return true;
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0)
-		return false;	/* a bad fd: io_submit reports it */
-	aio_remember_fd(ab, fd, flags & O_DIRECT ? FD_DIRECT : FD_BUFFERED);
-	return !(flags & O_DIRECT);
-}
-
-static struct iocb *aio_prepare(struct aio_backend *ab, int efd, caio_req *req)
+static struct iocb *aio_prepare(caio_ctx *ctx, struct aio_backend *ab, caio_req *req)
 {
 	struct iocb *cb = &ab->iocbs[req->index];
 
@@ -471,12 +425,12 @@ static struct iocb *aio_prepare(struct aio_backend *ab, int efd, caio_req *req)
 		cb->aio_lio_opcode = IO_CMD_NOOP;
 	}
 	ab->slot_mode[req->index] = SLOT_PLAIN;
-	if (ab->nowait && aio_is_rw(req) && aio_fd_nowait(ab, req->fd)) {
+	if (ab->nowait && aio_is_rw(req) && caio__fd_buffered(ctx, req->fd)) {
 		cb->aio_rw_flags = RWF_NOWAIT;
 		ab->slot_mode[req->index] = SLOT_NOWAIT;
 	}
 	cb->data = req;
-	io_set_eventfd(cb, efd);
+	io_set_eventfd(cb, ctx->efd);
 	return cb;
 }
 
@@ -561,7 +515,7 @@ static int aio_submit(caio_ctx *ctx, caio_req **reqs, unsigned nr,
 	int done = 0, ret;
 
 	for (unsigned i = 0; i < nr; i++)
-		ab->batch[i] = aio_prepare(ab, ctx->efd, reqs[i]);
+		ab->batch[i] = aio_prepare(ctx, ab, reqs[i]);
 	if (nr) {
 		done = aio_submit_batch(ctx, ab, reqs, nr);
 		if (done < 0)
@@ -652,7 +606,7 @@ static bool aio_poll_done(caio_ctx *ctx, struct aio_backend *ab, caio_req *req,
 		*res = -ECANCELED;	/* the transfer never ran */
 		return false;
 	}
-	cb = aio_prepare(ab, ctx->efd, req);
+	cb = aio_prepare(ctx, ab, req);
 	ret = io_submit(ab->io, 1, &cb);
 	if (ret == 1) {
 		caio__count_submit(ctx, 1);

@@ -22,6 +22,11 @@
 /* How long a worker that ran spread reads looks for more before it sleeps:
  * about twice what waking a sleeping worker takes here. */
 #define LINGER_NS		50000
+/* An inline read that took longer than this may have waited for a device
+ * (thread_read_inline): 4 KiB from the page cache takes about 1 us here,
+ * from a fast NVMe drive 10 or more.  A large read from the page cache takes
+ * longer too, and only pays one fcntl again the next time. */
+#define STALE_READ_NS		5000
 /* At most this many spread reads are taken by one worker at once. */
 #define SPREAD_RUN_MAX		64
 
@@ -818,20 +823,30 @@ static void thread_exit(caio_ctx *ctx)
  * read counts; anything else goes to the pool.  O_DIRECT goes to the pool
  * too (RWF_NOWAIT still waits for the device), unless the caller is about
  * to sleep until a completion anyway (may_wait_for_device).  buffered: 1 or
- * 0 when spread_reads already looked at the file, -1 to look here.
+ * 0 when spread_reads already looked at the file, -1 to look here, which
+ * caio__fd_buffered() answers without a syscall for a descriptor it saw
+ * buffered before; should that number now be an O_DIRECT file, the read
+ * waits here for the device once, takes longer than STALE_READ_NS, and the
+ * answer is forgotten.
  */
 static bool thread_read_inline(caio_ctx *ctx, caio_req *req, bool may_wait_for_device,
 			       int buffered)
 {
-	int64_t res;
+	int64_t res, start = 0;
 
+	if (req->op != CAIO_OP_READ && req->op != CAIO_OP_READV)
+		return false;
 	if (!may_wait_for_device) {
-		if (buffered < 0)
-			buffered = buffered_read(req, NULL) != 0;
+		if (buffered < 0) {
+			buffered = caio__fd_buffered(ctx, req->fd);
+			start = caio__now_ns();
+		}
 		if (!buffered)
 			return false;
 	}
 	res = read_cached(req);
+	if (start && caio__now_ns() - start > STALE_READ_NS)
+		caio__fd_forget(ctx, req->fd);
 	if (res < 0)
 		return false;
 	caio__finish(ctx, req, res);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -241,6 +242,7 @@ void caio_ctx_destroy(caio_ctx *ctx)
 	if (ctx->pool)
 		caio__pool_free(ctx->pool, caio__forked(ctx));
 	close(ctx->efd);
+	free(ctx->fd_buffered);
 	free(ctx->queue);
 	free(ctx->slots);
 	free(ctx);
@@ -713,6 +715,54 @@ int caio_reap(caio_ctx *ctx, unsigned max)
 		return -EBADFD;
 	kick_lazy(ctx);
 	return reap_now(ctx, max);
+}
+
+#define FD_BUFFERED_MAX	(1u << 20)	/* larger descriptors are never remembered */
+
+static void fd_remember_buffered(caio_ctx *ctx, int fd)
+{
+	uint32_t len = ctx->fd_buffered_len ? ctx->fd_buffered_len : 64;
+	uint8_t *grown;
+
+	if ((unsigned)fd >= ctx->fd_buffered_len) {
+		while (len <= (unsigned)fd)
+			len *= 2;
+		if (len > FD_BUFFERED_MAX)
+			return;
+		grown = realloc(ctx->fd_buffered, len);
+		if (!grown)
+			return;		/* not remembered: asked again next time */
+		memset(grown + ctx->fd_buffered_len, 0, len - ctx->fd_buffered_len);
+		ctx->fd_buffered = grown;
+		ctx->fd_buffered_len = len;
+	}
+	ctx->fd_buffered[fd] = 1;
+}
+
+/*
+ * Is fd open without O_DIRECT?  A descriptor seen so is remembered by its
+ * number and costs no syscall again; any other pays one fcntl(F_GETFL) per
+ * call.  The number may since have been closed and reused for an O_DIRECT
+ * file: callers only steer speed by the answer, never a result, and
+ * caio__fd_forget() an answer they find stale.
+ */
+bool caio__fd_buffered(caio_ctx *ctx, int fd)
+{
+	int flags;
+
+	if ((unsigned)fd < ctx->fd_buffered_len && ctx->fd_buffered[fd])
+		return true;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || (flags & O_DIRECT))
+		return false;
+	fd_remember_buffered(ctx, fd);
+	return true;
+}
+
+void caio__fd_forget(caio_ctx *ctx, int fd)
+{
+	if ((unsigned)fd < ctx->fd_buffered_len)
+		ctx->fd_buffered[fd] = 0;
 }
 
 int64_t caio__now_ns(void)

@@ -101,6 +101,9 @@ struct caio_ctx {
 	struct caio_pool *pool;		/* thread pool: the thread backend, or the fallback */
 	uint32_t pool_inflight;
 
+	uint8_t *fd_buffered;		/* by descriptor: seen without O_DIRECT (caio__fd_buffered) */
+	uint32_t fd_buffered_len;
+
 	struct caio_stats stats;
 	char selection[512];
 };
@@ -112,6 +115,8 @@ void caio__signal(caio_ctx *ctx);					/* make efd readable */
 void caio__count_submit(caio_ctx *ctx, unsigned nr);			/* one kernel submission of nr */
 bool caio__forked(const caio_ctx *ctx);
 int64_t caio__now_ns(void);						/* CLOCK_MONOTONIC */
+bool caio__fd_buffered(caio_ctx *ctx, int fd);	/* not O_DIRECT? remembered when so */
+void caio__fd_forget(caio_ctx *ctx, int fd);	/* a remembered answer proved stale */
 int caio__start_fallback_pool(caio_ctx *ctx);			/* the pool for ops the backend lacks */
 
 /* execute.c: run one request synchronously; the syscall's result or -errno */

@@ -1720,6 +1720,73 @@ out:
 	free(rbuf);
 }
 
+/*
+ * One descriptor number holds a buffered file, then (dup2) an O_DIRECT
+ * one, then the buffered one again.  Backends remember the descriptors
+ * they saw buffered (caio__fd_buffered): a stale memory may cost speed,
+ * never a result.  Each read is flushed alone and then waited for, as a
+ * callback's next request is, so that the thread backend tries it inline.
+ */
+static void case_fd_reuse(void)
+{
+	enum { BLOCK = 4096 };
+	char *buf = NULL;
+	caio_ctx *ctx = NULL;
+	int num = -1, plain = -1, direct = -1, fd;
+
+	plain = open_tmp("reuse-plain", O_RDWR | O_TRUNC);
+	fd = open_tmp("reuse-direct", O_RDWR | O_TRUNC);
+	CHECK_SYS(plain >= 0 && fd >= 0, "open");
+	CHECK_EQ(setup_file(plain, BLOCK, 31), 0, "writing the buffered file");
+	CHECK_EQ(setup_file(fd, BLOCK, 32), 0, "writing the O_DIRECT file");
+	close(fd);
+	direct = open_tmp("reuse-direct", O_RDWR | O_DIRECT);
+	if (direct < 0 && errno == EINVAL) {
+		t_skip_case("O_DIRECT is not supported on %s", t_path(""));
+		goto out;
+	}
+	CHECK_SYS(direct >= 0, "open(O_DIRECT)");
+	CHECK_SYS(posix_memalign((void **)&buf, BLOCK, 2 * BLOCK) == 0, "posix_memalign");
+	num = dup(plain);
+	CHECK_SYS(num >= 0, "dup");
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	for (int round = 0; round < 3; round++) {
+		bool is_direct = round == 1;
+		unsigned seed = is_direct ? 32 : 31;
+		struct result r;
+
+		if (round)
+			CHECK_SYS(dup2(is_direct ? direct : plain, num) == num, "dup2");
+		for (int i = 0; i < 4; i++) {
+			memset(&r, 0, sizeof(r));
+			memset(buf, 0, BLOCK);
+			CHECK_EQ(caio_read(ctx, num, buf, BLOCK, 0, record_cb, &r, NULL), 0,
+				 "caio_read, round %d", round);
+			CHECK_EQ(caio_flush(ctx), 1, "caio_flush");
+			CHECK_EQ(complete(ctx, &r), BLOCK, "read #%d of round %d (%s)", i, round,
+				 is_direct ? "O_DIRECT" : "buffered");
+			CHECK(t_pattern_mismatch(buf, BLOCK, seed) < 0,
+			      "read #%d of round %d: another file's data", i, round);
+		}
+		/* misaligned: O_DIRECT refuses it, a buffered file does not */
+		memset(&r, 0, sizeof(r));
+		CHECK_EQ(caio_read(ctx, num, buf + 1, BLOCK, 0, record_cb, &r, NULL), 0,
+			 "caio_read misaligned, round %d", round);
+		CHECK_EQ(caio_flush(ctx), 1, "caio_flush");
+		CHECK_EQ(complete(ctx, &r), is_direct ? -EINVAL : BLOCK,
+			 "misaligned read of round %d", round);
+	}
+out:
+	destroy(ctx);
+	if (num >= 0)
+		close(num);
+	if (plain >= 0)
+		close(plain);
+	if (direct >= 0)
+		close(direct);
+	free(buf);
+}
+
 /* ---- reads that would wait (Linux AIO: RWF_NOWAIT) ------------------------ */
 
 /* A time limit that turns a hung flush into a failure: unless stopped
@@ -2615,6 +2682,7 @@ static const struct {
 	{ "metadata-files", case_metadata_files },
 	{ "metadata-names", case_metadata_names },
 	{ "odirect", case_odirect },
+	{ "fd-reuse", case_fd_reuse },
 	{ "pipe-read", case_pipe_read },
 	{ "pipe-write-full", case_pipe_write_full },
 	{ "uncached-read", case_uncached_read },
