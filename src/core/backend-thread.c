@@ -172,31 +172,15 @@ static int64_t read_cached(const caio_req *req)
 	return res >= 0 && (size_t)res == want ? res : -EAGAIN;
 }
 
-/* What fd_flags and write_key last learnt of a descriptor. */
+/* The F_GETFL flags of the descriptor last looked at by buffered_read. */
 struct fd_flags {
 	int fd;
 	int flags;
-	uint64_t write_key;	/* UINT64_MAX: not known yet */
 };
 
-/* fd's F_GETFL flags, or -1.  seen, if not NULL, saves the fcntl for the
- * requests of one batch that share a descriptor.  (Should another thread
- * reuse the number meanwhile, the answer only steers speed: whether a read
- * tries the page cache first, whether a write waits for its file's others.) */
-static int fd_flags(int fd, struct fd_flags *seen)
-{
-	int flags;
-
-	if (seen && seen->fd == fd)
-		return seen->flags;
-	flags = fcntl(fd, F_GETFL);
-	if (seen)
-		*seen = (struct fd_flags){ .fd = fd, .flags = flags, .write_key = UINT64_MAX };
-	return flags;
-}
-
 /* The length of a read of a file opened without O_DIRECT, which the page
- * cache may hold; 0 for anything else. */
+ * cache may hold; 0 for anything else.  seen, if not NULL, saves the fcntl
+ * for the reads of one batch that share a descriptor. */
 static size_t buffered_read(const caio_req *req, struct fd_flags *seen)
 {
 	const struct iovec *iov;
@@ -206,29 +190,42 @@ static size_t buffered_read(const caio_req *req, struct fd_flags *seen)
 
 	if (!want)
 		return 0;
-	flags = fd_flags(req->fd, seen);
+	if (seen && seen->fd == req->fd) {
+		flags = seen->flags;
+	} else {
+		flags = fcntl(req->fd, F_GETFL);
+		if (seen) {
+			seen->fd = req->fd;
+			seen->flags = flags;
+		}
+	}
 	return flags >= 0 && !(flags & O_DIRECT) ? want : 0;
 }
 
+/* The write_key of the descriptor last looked at by write_key. */
+struct fd_key {
+	int fd;
+	uint64_t key;
+};
+
 /* For a write through the page cache of a regular file, its file's key
- * (see struct serial_writes), else 0.  A block device takes no inode lock
- * for a buffered write.  seen is not NULL. */
-static uint64_t write_key(const caio_req *req, struct fd_flags *seen)
+ * (see struct serial_writes), else 0; seen saves the fstat for the writes
+ * of one enqueue that share a descriptor.  A block device takes no inode
+ * lock for a buffered write.  Called on the context's thread. */
+static uint64_t write_key(caio_ctx *ctx, const caio_req *req, struct fd_key *seen)
 {
-	int flags;
 	struct stat st;
 
 	if (req->op != CAIO_OP_WRITE && req->op != CAIO_OP_WRITEV)
 		return 0;
-	flags = fd_flags(req->fd, seen);
-	if (flags < 0 || (flags & O_DIRECT))
-		return 0;
-	if (seen->write_key == UINT64_MAX) {
-		seen->write_key = 0;
-		if (fstat(req->fd, &st) == 0 && S_ISREG(st.st_mode))
-			seen->write_key = ((uint64_t)st.st_dev << 32 ^ st.st_ino) ?: 1;
+	if (seen->fd != req->fd) {
+		seen->fd = req->fd;
+		seen->key = 0;
+		if (caio__fd_buffered(ctx, req->fd) && fstat(req->fd, &st) == 0 &&
+		    S_ISREG(st.st_mode))
+			seen->key = ((uint64_t)st.st_dev << 32 ^ st.st_ino) ?: 1;
 	}
-	return seen->write_key;
+	return seen->key;
 }
 
 /*
@@ -527,14 +524,14 @@ enum enqueue_wake {
 static void pool_enqueue(struct caio_pool *pool, caio_req **reqs, unsigned nr,
 			 enum enqueue_wake how)
 {
-	struct fd_flags seen = { .fd = -1 };
+	struct fd_key seen = { .fd = -1 };
 	unsigned wake = 0, queued = 0;
 	uint64_t last_key = 0;
 
 	for (unsigned i = 0; i < nr; i++) {
 		reqs[i]->state = REQ_POOL;
 		reqs[i]->nowait_first = how == WAKE_SPREAD;
-		reqs[i]->write_key = how == WAKE_SPREAD ? 0 : write_key(reqs[i], &seen);
+		reqs[i]->write_key = how == WAKE_SPREAD ? 0 : write_key(pool->ctx, reqs[i], &seen);
 	}
 	pool->ctx->pool_inflight += nr;
 
