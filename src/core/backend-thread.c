@@ -36,9 +36,8 @@
  * file system holds the inode lock across a buffered write, so a second
  * worker on the same file only waits for it, or spins on it (1 MiB writes
  * at queue depth 8 on ext4: 13.0k MiB/s with 8 workers and with 2, 14.3k
- * with 1).  The others wait in that worker's
- * serial_writes entry, one per worker and one for the context's thread
- * (caio__pool_help) at most.  A file is known by its write_key, from
+ * with 1).  The others wait in that worker's serial_writes entry, one per
+ * worker and one for the context's thread (caio__pool_help) at most.  A file is known by its write_key, from
  * st_dev and st_ino: two files that share one only lose some speed.
  */
 struct serial_writes {
@@ -74,14 +73,19 @@ struct caio_pool {
 	pthread_t threads[];
 };
 
+/* Take the first request off the list from *head to *tail; NULL if empty. */
+static caio_req *list_pop(caio_req **head, caio_req **tail)
+{
+	caio_req *req = *head;
+
+	if (req && !(*head = req->next))
+		*tail = NULL;
+	return req;
+}
+
 static caio_req *pop_todo(struct caio_pool *pool)
 {
-	caio_req *req = pool->todo_head;
-
-	pool->todo_head = req->next;
-	if (!pool->todo_head)
-		pool->todo_tail = NULL;
-	return req;
+	return list_pop(&pool->todo_head, &pool->todo_tail);
 }
 
 /* Append req to the list from *head to *tail. */
@@ -179,8 +183,8 @@ struct fd_flags {
 };
 
 /* The length of a read of a file opened without O_DIRECT, which the page
- * cache may hold; 0 for anything else.  seen, if not NULL, saves the fcntl
- * for the reads of one batch that share a descriptor. */
+ * cache may hold; 0 for anything else.  seen saves the fcntl for the reads
+ * of one batch that share a descriptor. */
 static size_t buffered_read(const caio_req *req, struct fd_flags *seen)
 {
 	const struct iovec *iov;
@@ -190,15 +194,11 @@ static size_t buffered_read(const caio_req *req, struct fd_flags *seen)
 
 	if (!want)
 		return 0;
-	if (seen && seen->fd == req->fd) {
-		flags = seen->flags;
-	} else {
-		flags = fcntl(req->fd, F_GETFL);
-		if (seen) {
-			seen->fd = req->fd;
-			seen->flags = flags;
-		}
+	if (seen->fd != req->fd) {
+		seen->fd = req->fd;
+		seen->flags = fcntl(req->fd, F_GETFL);
 	}
+	flags = seen->flags;
 	return flags >= 0 && !(flags & O_DIRECT) ? want : 0;
 }
 
@@ -360,9 +360,7 @@ static void run_serial_writes(struct caio_pool *pool, caio_req *req)
 		pool->running--;
 		if (push_done(pool, req, res))
 			caio__signal(pool->ctx);
-		req = sw->head;
-		if (req && !(sw->head = req->next))
-			sw->tail = NULL;
+		req = list_pop(&sw->head, &sw->tail);
 	}
 	sw->key = 0;
 }
@@ -771,7 +769,8 @@ bool caio__pool_help(struct caio_pool *pool)
 		return false;
 	}
 	pool->lazy = false;	/* the lone lazy request is this one */
-	if (!ends_in_bounded_time(req)) {
+	/* a buffered write to a regular file (write_key) is bounded */
+	if (!req->write_key && !ends_in_bounded_time(req)) {
 		give_back(pool, req, sw);
 		return false;
 	}
@@ -835,10 +834,10 @@ static bool thread_read_inline(caio_ctx *ctx, caio_req *req, bool may_wait_for_d
 		return false;
 	if (!may_wait_for_device) {
 		if (buffered < 0) {
-			buffered = caio__fd_buffered(ctx, req->fd);
+			if (!caio__fd_buffered(ctx, req->fd))
+				return false;
 			start = caio__now_ns();
-		}
-		if (!buffered)
+		} else if (!buffered)
 			return false;
 	}
 	res = read_cached(req);
