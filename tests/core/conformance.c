@@ -1039,10 +1039,10 @@ static int check_block(int fd, int64_t off, size_t len, unsigned seed)
 	ssize_t n = buf ? pread(fd, buf, len, off) : -1;
 	int bad = n != (ssize_t)len;
 
-	for (size_t i = 0; !bad && i < len; i++)
-		bad = buf[i] != 0;
-	if (n == (ssize_t)len && seed)
+	if (!bad && seed)
 		bad = t_pattern_mismatch(buf, len, seed) >= 0;
+	for (size_t i = 0; !bad && !seed && i < len; i++)
+		bad = buf[i] != 0;
 	free(buf);
 	return bad ? -1 : 0;
 }
