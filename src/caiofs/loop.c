@@ -254,7 +254,7 @@ static void allow_parallel_direct_writes(unsigned opcode, struct iovec *iov,
 		return;
 	if (opcode == FUSE_OPEN)
 		at = 0;
-	else if (opcode == FUSE_CREATE)
+	else if (opcode == FUSE_CREATE || opcode == FUSE_TMPFILE)
 		at = sizeof(struct fuse_entry_out);
 	else
 		return;
@@ -400,10 +400,25 @@ static int clone_device(int master)
 	return fd;
 }
 
+/*
+ * O_TMPFILE (FUSE_TMPFILE, Linux 6.1) has no handler in libfuse 3.14, which
+ * would answer ENOSYS and make the kernel refuse every later O_TMPFILE open
+ * with EOPNOTSUPP.  The request is a FUSE_CREATE in all but its opcode, with
+ * the name "/", which no real create can carry, and the reply is the same:
+ * libfuse hands it to cfs_create(), which opens a tmpfile for that name.
+ * The stats still count it as tmpfile (track_start ran first).
+ */
+static void tmpfile_as_create(struct fuse_in_header *in)
+{
+	if (in->opcode == FUSE_TMPFILE)
+		in->opcode = FUSE_CREATE;
+}
+
 static void process_request(struct cfs_loop *loop, struct fuse_buf *fbuf)
 {
 	negotiate_init(fbuf->mem);
 	track_start(loop, fbuf->mem);
+	tmpfile_as_create(fbuf->mem);
 	fuse_session_process_buf(cfs.se, fbuf);
 	if (fuse_session_exited(cfs.se))
 		loop->stopping = true;

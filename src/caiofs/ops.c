@@ -728,10 +728,17 @@ static int create_at(fuse_req_t req, struct cfs_inode *p, const char *name,
 	pfd = cfs_inode_fd(p);
 	if (pfd < 0)
 		return pfd;
+	/* loop.c's tmpfile_as_create(): an unnamed file in p (O_TMPFILE) */
+	if (!strcmp(name, "/")) {
+		flags = (flags & ~O_CREAT) | O_TMPFILE;
+		name = ".";
+	} else {
+		flags |= O_CREAT;
+	}
 	fd = creds_enter(req, &c);
 	if (!fd) {
 		do
-			fd = openat(pfd, name, flags | O_CREAT | O_CLOEXEC, mode);
+			fd = openat(pfd, name, flags | O_CLOEXEC, mode);
 		while (fd < 0 && cfs_retry_emfile(errno, &tries));
 		if (fd < 0)
 			fd = -errno;

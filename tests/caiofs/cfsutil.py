@@ -40,6 +40,18 @@ libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64,
 			   ctypes.c_int64]
 
 
+AT_SYMLINK_FOLLOW = 0x400
+libc.linkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+			ctypes.c_int]
+
+
+def link_follow(old, new):
+	"""linkat(AT_SYMLINK_FOLLOW), which can name an O_TMPFILE file through
+	/proc/self/fd/N: os.link() calls link(), which does not follow."""
+	_check(libc.linkat(AT_FDCWD, _path(old), AT_FDCWD, _path(new), AT_SYMLINK_FOLLOW),
+	       'linkat')
+
+
 def renameat2(old, new, flags):
 	"""rename(2) with RENAME_NOREPLACE / RENAME_EXCHANGE flags."""
 	_check(libc.renameat2(AT_FDCWD, _path(old), AT_FDCWD, _path(new), flags),

@@ -9,7 +9,7 @@ import pytest
 
 from cfsutil import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, RENAME_EXCHANGE,
 		     RENAME_NOREPLACE, UTIME_NOW, UTIME_OMIT, XATTR_CREATE,
-		     XATTR_REPLACE, errname, errno_of, fallocate, futimens,
+		     XATTR_REPLACE, errname, errno_of, fallocate, futimens, link_follow,
 		     getxattr_raw, listxattr_raw, renameat2, utimensat)
 
 
@@ -372,6 +372,57 @@ def test_link_basic(mnt):
 	os.mkdir(mnt.path('d'))
 	assert_errno(errno.EPERM, os.link, mnt.path('d'), mnt.path('d2'))
 	assert_errno(errno.ENOENT, os.link, mnt.path('missing'), mnt.path('c'))
+
+
+# --- O_TMPFILE (more cases, as other users, in test_posix_diff.py) ------------
+
+def test_tmpfile_unnamed_then_linked(mnt):
+	os.mkdir(mnt.path('d'))
+	fd = os.open(mnt.path('d'), os.O_TMPFILE | os.O_RDWR, 0o600)
+	try:
+		assert os.write(fd, b'x' * 70000) == 70000
+		st = os.fstat(fd)
+		assert (st.st_nlink, stat.S_IMODE(st.st_mode), st.st_size) == (0, 0o600, 70000)
+		assert os.listdir(mnt.path('d')) == [] and os.listdir(mnt.spath('d')) == []
+		os.fsync(fd)
+		assert os.pread(fd, 10, 69995) == b'x' * 5
+		link_follow('/proc/self/fd/%d' % fd, mnt.path('d', 'kept'))
+		assert os.fstat(fd).st_nlink == 1
+		assert os.pwrite(fd, b'tail', 70000) == 4
+	finally:
+		os.close(fd)
+	assert read_file(mnt.spath('d', 'kept')) == b'x' * 70000 + b'tail'
+
+
+def test_tmpfile_leaves_nothing_behind(mnt):
+	"""Unnamed files that are closed vanish: no entry in the source, and
+	the daemon drops their descriptors once the kernel forgets them."""
+	fds_before = len(os.listdir('/proc/%d/fd' % mnt.pid))
+	free_before = os.statvfs(mnt.spath()).f_bfree
+	for _ in range(300):
+		fd = os.open(mnt.path(), os.O_TMPFILE | os.O_WRONLY, 0o644)
+		os.write(fd, b'y' * 65536)
+		os.close(fd)
+	assert os.listdir(mnt.spath()) == []
+	deadline = time.monotonic() + 10
+	while len(os.listdir('/proc/%d/fd' % mnt.pid)) > fds_before + 8:
+		assert time.monotonic() < deadline, 'daemon kept the descriptors of closed tmpfiles'
+		time.sleep(0.05)
+	# 300 x 64 KiB would be about 4,800 blocks of 4 KiB if they were kept
+	assert free_before - os.statvfs(mnt.spath()).f_bfree < 1000
+
+
+def test_tmpfile_errors(mnt):
+	write_file(mnt.path('f'), b'')
+	assert_errno(errno.ENOTDIR, os.open, mnt.path('f'), os.O_TMPFILE | os.O_RDWR, 0o600)
+	assert_errno(errno.ENOENT, os.open, mnt.path('missing'), os.O_TMPFILE | os.O_RDWR, 0o600)
+	assert_errno(errno.EINVAL, os.open, mnt.path(), os.O_TMPFILE | os.O_RDONLY, 0o600)
+	fd = os.open(mnt.path(), os.O_TMPFILE | os.O_RDWR | os.O_EXCL, 0o600)
+	try:
+		assert_errno(errno.ENOENT, link_follow, '/proc/self/fd/%d' % fd, mnt.path('never'))
+	finally:
+		os.close(fd)
+	assert not os.path.lexists(mnt.spath('never'))
 
 
 # --- open / create flags -------------------------------------------------------

@@ -41,7 +41,7 @@ import pytest
 
 from cfsutil import (AT_FDCWD, AT_SYMLINK_NOFOLLOW, RENAME_EXCHANGE,
 		     RENAME_NOREPLACE, UTIME_NOW, UTIME_OMIT, XATTR_CREATE,
-		     XATTR_REPLACE, as_user, errname,
+		     XATTR_REPLACE, as_user, errname, link_follow,
 		     libc, renameat2, utimensat, futimens)
 from conftest import (REFERENCE, BindMount, Mount, Watchdog,
 		      backends_under_test, skip_if_unavailable)
@@ -232,19 +232,6 @@ def op_lchmod(path, mode):
 		raise OSError(err, os.strerror(err))
 
 
-AT_SYMLINK_FOLLOW = 0x400
-libc.linkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-			ctypes.c_int]
-
-
-def op_link_follow(old, new):
-	"""linkat(AT_SYMLINK_FOLLOW): os.link() calls link(), which does not follow."""
-	if libc.linkat(AT_FDCWD, os.fsencode(old), AT_FDCWD, os.fsencode(new),
-		       AT_SYMLINK_FOLLOW) < 0:
-		err = ctypes.get_errno()
-		raise OSError(err, os.strerror(err))
-
-
 def op_open(path, flags, mode=0o644):
 	fd = os.open(path, flags, mode)
 	os.close(fd)
@@ -411,6 +398,27 @@ def op_reuse_after_unlink(kind, crowd, count=40):
 		os.close(fd)
 
 
+def op_tmpfile(path, flags, mode, data, link_as=None, crowd=None):
+	"""open(O_TMPFILE) in the directory path, write data, optionally look
+	up a crowd (the daemon's descriptor cache turns over) and give the file
+	a name with linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N: what fstat
+	says before and after, and what the name reads."""
+	fd = os.open(path, os.O_TMPFILE | flags, mode)
+	try:
+		os.write(fd, data)
+		st = os.fstat(fd)
+		before = (st.st_nlink, '%o' % st.st_mode, st.st_uid, st.st_gid, st.st_size)
+		if crowd:
+			crowd_stat(crowd)
+		if link_as is None:
+			return before
+		link_follow('/proc/self/fd/%d' % fd, link_as)
+		with open(link_as, 'rb') as f:
+			return before + (os.fstat(fd).st_nlink, f.read())
+	finally:
+		os.close(fd)
+
+
 def op_getxattr(path, key):
 	return os.getxattr(path, key, follow_symlinks=False)
 
@@ -424,7 +432,7 @@ OPS = {
 	'lchown': os.lchown,
 	'fchown': lambda p, u, g, fl=os.O_RDONLY: _fd_op(p, fl, os.fchown, u, g),
 	'link': os.link,
-	'link_follow': op_link_follow,
+	'link_follow': link_follow,
 	'mkdir': os.mkdir,
 	'mkfifo': os.mkfifo,
 	'mknod': op_mknod,
@@ -452,6 +460,7 @@ OPS = {
 	'opath_unlinked': op_opath_unlinked,
 	'open_unlinked_crowd': op_open_unlinked_crowd,
 	'reuse_after_unlink': op_reuse_after_unlink,
+	'tmpfile': op_tmpfile,
 	'posix_fallocate': lambda p, o, n, fl=os.O_WRONLY: _fd_op(p, fl, os.posix_fallocate, o, n),
 	'mmap_write': op_mmap_write,
 	'setxattr': os.setxattr,
@@ -1214,6 +1223,21 @@ SCENARIOS = [
 		 'reuse_after_unlink', 'file', 'crowd'),
 		(ROOT, ('names sharing the removed inode: []', 0, True),
 		 'reuse_after_unlink', 'dir', 'crowd')]),
+	# O_TMPFILE (FUSE_TMPFILE): an unnamed file owned by its creator, with
+	# the umask and the directory's set-group-ID applied, that linkat()
+	# names unless it was opened O_EXCL
+	S('tmpfile', [D('d', 0o777), D('sg', 0o2777, gid=G1), D('ro', 0o755),
+		      F('f'), D('crowd')] + [F('crowd/%02d' % i) for i in range(80)], [
+		(U1, (0, '100644', 1000, 1000, 5, 1, b'hello'),
+		 'tmpfile', 'd', RW, 0o666, b'hello', 'd/named', 'crowd'),
+		(um(U1, 0o077), (0, '100600', 1000, 1000, 3), 'tmpfile', 'd', WO, 0o666, b'abc'),
+		(U2, (0, '100644', 2001, G1, 2, 1, b'sg'), 'tmpfile', 'sg', RW, 0o644, b'sg', 'sg/n'),
+		(ROOT, 'ENOENT', 'tmpfile', 'd', RW | os.O_EXCL, 0o644, b'x', 'd/excl'),
+		(U1, 'EACCES', 'tmpfile', 'ro', RW, 0o644, b'x'),
+		(U1, 'EINVAL', 'tmpfile', 'd', RO, 0o644, b'x'),
+		(U1, 'ENOTDIR', 'tmpfile', 'f', RW, 0o644, b'x'),
+		(U1, 'ENOENT', 'tmpfile', 'missing', RW, 0o644, b'x'),
+		(U1, 'EEXIST', 'tmpfile', 'd', RW, 0o644, b'x', 'd/named')]),
 	S('stat_through_links', [D('d', 0o755, U1, G1), L('l', 'd')], [
 		(U1, '40755 1000:2000', 'stat', 'l'),
 		(NOBODY, '40755 1000:2000', 'stat', 'l/.')]),
