@@ -621,7 +621,8 @@ static PyObject *stats_dict(const struct caio_stats *st)
 	    put_u64(d, "max_batch", st->max_batch) ||
 	    put_u64(d, "fallback_requests", st->fallback_requests) ||
 	    put_u64(d, "bytes_read", st->bytes_read) ||
-	    put_u64(d, "bytes_written", st->bytes_written)) {
+	    put_u64(d, "bytes_written", st->bytes_written) ||
+	    put_u64(d, "kernel_refusals", st->kernel_refusals)) {
 		Py_DECREF(d);
 		return NULL;
 	}

@@ -11,7 +11,8 @@
  * what the page cache or the pipe can serve at once completes inside
  * io_submit, and what would have to wait comes back -EAGAIN (or short, or
  * -EOPNOTSUPP from a file system without buffered NOWAIT writes, or is
- * refused by io_submit for a file without FMODE_NOWAIT) and is redone:
+ * refused by io_submit for a file without FMODE_NOWAIT, which is then
+ * remembered: see aio_pool_first) and is redone:
  *   - on a regular file or block device, by the core's thread pool (pread
  *     and friends, counted in fallback_requests), so the user sees the
  *     syscall's result; a short read that ends at the file size is EOF
@@ -471,7 +472,24 @@ static bool aio_refused_to_pool(caio_ctx *ctx, struct aio_backend *ab,
 
 	if (!aio_is_rw(req) || (err != -EINVAL && !(nowait && err == -EOPNOTSUPP)))
 		return false;
+	if (err == -EOPNOTSUPP)
+		caio__fd_note_refuses_nowait(ctx, req->fd);
 	return aio_to_pool(ctx, req);
+}
+
+/*
+ * A file without FMODE_NOWAIT (tmpfs, FUSE, procfs...) makes io_submit
+ * refuse a NOWAIT read or write outright, and the kernel stops the whole
+ * call at that iocb: a batch of n such requests would cost n io_submit
+ * calls, each refused, before all of them reach the pool.  So the first
+ * refusal is noted (aio_refused_to_pool) and later requests on that
+ * descriptor go to the pool without a syscall.
+ */
+static bool aio_pool_first(caio_ctx *ctx, struct aio_backend *ab, const caio_req *req,
+			   struct caio_fd_verdict *seen)
+{
+	return ab->slot_mode[req->index] == SLOT_NOWAIT && ctx->pool &&
+	       caio__fd_nowait(ctx, req->fd, seen) != CAIO_NOWAIT_TAKEN;
 }
 
 /*
@@ -486,11 +504,22 @@ static bool aio_refused_to_pool(caio_ctx *ctx, struct aio_backend *ab,
 static int aio_submit_batch(caio_ctx *ctx, struct aio_backend *ab,
 			    caio_req **reqs, unsigned nr)
 {
-	unsigned done = 0;
+	struct caio_fd_verdict seen = { .fd = -1 };
+	unsigned done = 0, run;
 	int ret = 0;
 
 	while (done < nr) {
-		ret = io_submit(ab->io, nr - done, ab->batch + done);
+		for (run = 0; done + run < nr && aio_pool_first(ctx, ab, reqs[done + run], &seen); )
+			run++;
+		if (run) {
+			caio__pool_submit(ctx->pool, reqs + done, run);
+			ctx->stats.fallback_requests += run;
+			done += run;
+			continue;
+		}
+		for (run = 1; done + run < nr && !aio_pool_first(ctx, ab, reqs[done + run], &seen); )
+			run++;
+		ret = io_submit(ab->io, run, ab->batch + done);
 		if (ret > 0) {
 			aio_mark_kernel(ctx, reqs + done, ret);
 			caio__count_submit(ctx, ret);
@@ -498,6 +527,7 @@ static int aio_submit_batch(caio_ctx *ctx, struct aio_backend *ab,
 		} else if (aio_transient(ret)) {
 			break;
 		} else {
+			ctx->stats.kernel_refusals++;
 			if (!aio_refused_to_pool(ctx, ab, reqs[done], ret))
 				caio__finish(ctx, reqs[done], ret);
 			done++;

@@ -30,6 +30,18 @@
 /* At most this many spread reads are taken by one worker at once. */
 #define SPREAD_RUN_MAX		64
 
+/* req->nowait_first: how a read is tried before a worker blocks on it
+ * (spread_reads, thread_read_inline) */
+enum {
+	SPREAD_NOWAIT = 1,	/* from the page cache, RWF_NOWAIT */
+	SPREAD_BLOCKING,	/* a file that refuses RWF_NOWAIT: by workers, blocking */
+	SPREAD_MEMORY,		/* a tmpfs file, which refuses it: plain, it copies memory */
+};
+/* A blocking spread read that took longer than this plus a nanosecond per
+ * 2 bytes (memory copies here run at 5 to 20 bytes a nanosecond) waited
+ * for something: the rest of its worker's run goes to other workers. */
+#define BLOCKING_READ_NS	5000
+
 /*
  * Buffered writes to one file run one after another on the worker that
  * took the first of them from todo, as in io_uring's io-wq: every Linux
@@ -161,7 +173,9 @@ static size_t read_iov(const caio_req *req, struct iovec *one,
 	return want > CAIO_MAX_RW_COUNT ? 0 : want;
 }
 
-/* The whole read from the page cache, without waiting; else -EAGAIN. */
+/* The whole read from the page cache, without waiting; else -EAGAIN, or
+ * -EOPNOTSUPP from a file that refuses RWF_NOWAIT (tmpfs, FUSE...).  A
+ * tmpfs file's read (SPREAD_MEMORY) goes without the flag. */
 static int64_t read_cached(const caio_req *req)
 {
 	const struct iovec *iov;
@@ -172,7 +186,10 @@ static int64_t read_cached(const caio_req *req)
 
 	if (!want)
 		return -EAGAIN;
-	res = preadv2(req->fd, iov, cnt, req->offset, RWF_NOWAIT);
+	res = preadv2(req->fd, iov, cnt, req->offset,
+		      req->nowait_first == SPREAD_MEMORY ? 0 : RWF_NOWAIT);
+	if (res < 0 && errno == EOPNOTSUPP)
+		return -EOPNOTSUPP;
 	return res >= 0 && (size_t)res == want ? res : -EAGAIN;
 }
 
@@ -253,23 +270,39 @@ static unsigned take_spread_run(struct caio_pool *pool, caio_req **run)
  * Run reads taken by take_spread_run from the page cache.  The first one
  * that must wait for the device ends the run: the reads after it go back
  * to todo for another worker, woken first, as a full hand-off would have
- * had them run alongside; this worker then waits for that one read.
+ * had them run alongside; this worker then waits for that one read.  A
+ * file that refuses RWF_NOWAIT is read blocking, and a read that took long
+ * enough to have waited (BLOCKING_READ_NS) ends the run the same way.
  * Returns how many of run[] have a result in res[].
  */
 static unsigned run_spread_reads(struct caio_pool *pool, caio_req **run,
 				 int64_t *res, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		res[i] = read_cached(run[i]);
-		if (res[i] >= 0)
+		bool waited;
+
+		if (run[i]->nowait_first == SPREAD_BLOCKING) {
+			int64_t start = caio__now_ns();
+
+			res[i] = caio__execute(run[i]);
+			waited = caio__now_ns() - start >
+				 BLOCKING_READ_NS + (res[i] > 0 ? res[i] / 2 : 0);
+		} else {
+			res[i] = read_cached(run[i]);
+			waited = res[i] < 0;
+		}
+		if (!waited)
 			continue;
-		pthread_mutex_lock(&pool->lock);
-		for (unsigned j = n; j-- > i + 1; )
-			put_back(pool, run[j]);
-		if (pool->todo_head && pool->idle)
-			pthread_cond_signal(&pool->work);
-		pthread_mutex_unlock(&pool->lock);
-		res[i] = caio__execute(run[i]);
+		if (i + 1 < n) {
+			pthread_mutex_lock(&pool->lock);
+			for (unsigned j = n; j-- > i + 1; )
+				put_back(pool, run[j]);
+			if (pool->idle)
+				pthread_cond_signal(&pool->work);
+			pthread_mutex_unlock(&pool->lock);
+		}
+		if (run[i]->nowait_first != SPREAD_BLOCKING)
+			res[i] = caio__execute(run[i]);
 		return i + 1;
 	}
 	return n;
@@ -516,19 +549,22 @@ enum enqueue_wake {
 	WAKE_EACH,	/* a worker per request, as many as are idle */
 	WAKE_LAZY,	/* none: the caller comes back through caio__pool_help()
 			 * or caio__pool_kick() (see thread_submit) */
-	WAKE_SPREAD,	/* one per other CPU; reads that would block wake more */
+	WAKE_SPREAD,	/* one per other CPU (per CPU for SPREAD_BLOCKING reads);
+			 * reads that would block wake more */
 };
 
 static void pool_enqueue(struct caio_pool *pool, caio_req **reqs, unsigned nr,
 			 enum enqueue_wake how)
 {
 	struct fd_key seen = { .fd = -1 };
-	unsigned wake = 0, queued = 0;
+	unsigned wake = 0, queued = 0, blocking = 0;
 	uint64_t last_key = 0;
 
 	for (unsigned i = 0; i < nr; i++) {
 		reqs[i]->state = REQ_POOL;
-		reqs[i]->nowait_first = how == WAKE_SPREAD;
+		if (how != WAKE_SPREAD)
+			reqs[i]->nowait_first = 0;	/* spread_reads set it */
+		blocking += reqs[i]->nowait_first == SPREAD_BLOCKING;
 		reqs[i]->write_key = how == WAKE_SPREAD ? 0 : write_key(pool->ctx, reqs[i], &seen);
 	}
 	pool->ctx->pool_inflight += nr;
@@ -556,9 +592,10 @@ static void pool_enqueue(struct caio_pool *pool, caio_req **reqs, unsigned nr,
 	if (how == WAKE_LAZY)
 		pool->lazy = true;
 	else {
-		/* one more for a lazy request still waiting, if any */
+		/* one more for a lazy request still waiting, if any; the
+		 * caller reads none of the blocking spread reads itself */
 		wake = how == WAKE_SPREAD && nr >= pool->spread_ways ?
-		       pool->spread_ways - 1 : queued;
+		       pool->spread_ways - !blocking : queued;
 		if (how == WAKE_SPREAD && pool->lingering && wake)
 			wake--;		/* the lingering worker takes it */
 		wake += pool->lazy;
@@ -718,7 +755,8 @@ static bool help_with_spread_read(struct caio_pool *pool)
 	int64_t res;
 
 	pthread_mutex_lock(&pool->lock);
-	if (pool->todo_head && pool->todo_head->nowait_first) {
+	if (pool->todo_head && pool->todo_head->nowait_first &&
+	    pool->todo_head->nowait_first != SPREAD_BLOCKING) {
 		req = pop_todo(pool);
 		pool->running++;
 	}
@@ -727,6 +765,8 @@ static bool help_with_spread_read(struct caio_pool *pool)
 		return false;
 	res = read_cached(req);
 	if (res < 0) {
+		if (res == -EOPNOTSUPP)
+			caio__fd_note_refuses_nowait(pool->ctx, req->fd);
 		give_back(pool, req, NULL);
 		return false;
 	}
@@ -818,12 +858,13 @@ static void thread_exit(caio_ctx *ctx)
  * blocking, as io_uring does before it punts to its workers.  Only a full
  * read counts; anything else goes to the pool.  O_DIRECT goes to the pool
  * too (RWF_NOWAIT still waits for the device), unless the caller is about
- * to sleep until a completion anyway (may_wait_for_device).  buffered: 1 or
- * 0 when spread_reads already looked at the file, -1 to look here, which
- * caio__fd_buffered() answers without a syscall for a descriptor it saw
- * buffered before; should that number now be an O_DIRECT file, the read
- * waits here for the device once, takes longer than STALE_READ_NS, and the
- * answer is forgotten.
+ * to sleep until a completion anyway (may_wait_for_device).  buffered: the
+ * nowait_first spread_reads gave the read (0: not buffered), or -1 to look
+ * here, which caio__fd_buffered() answers without a syscall for a
+ * descriptor it saw buffered before; should that number now be an O_DIRECT
+ * file, the read waits here for the device once, takes longer than
+ * STALE_READ_NS, and the answer is forgotten.  A file noted to refuse
+ * RWF_NOWAIT goes to the pool, unless it is in memory (tmpfs).
  */
 static bool thread_read_inline(caio_ctx *ctx, caio_req *req, bool may_wait_for_device,
 			       int buffered)
@@ -832,17 +873,32 @@ static bool thread_read_inline(caio_ctx *ctx, caio_req *req, bool may_wait_for_d
 
 	if (req->op != CAIO_OP_READ && req->op != CAIO_OP_READV)
 		return false;
+	if (buffered < 0)
+		req->nowait_first = 0;	/* read_cached: RWF_NOWAIT */
 	if (!may_wait_for_device) {
 		if (buffered < 0) {
+			struct caio_fd_verdict seen = { .fd = -1 };
+			enum caio_nowait kind;
+
 			if (!caio__fd_buffered(ctx, req->fd))
 				return false;
+			kind = caio__fd_nowait(ctx, req->fd, &seen);
+			if (kind == CAIO_NOWAIT_REFUSED)
+				return false;
+			req->nowait_first = kind == CAIO_NOWAIT_IN_MEMORY ? SPREAD_MEMORY : 0;
 			start = caio__now_ns();
-		} else if (!buffered)
+		} else if (!buffered) {
 			return false;
+		} else if (buffered == SPREAD_NOWAIT && caio__fd_noted_refusing(ctx, req->fd)) {
+			return false;	/* noted by an earlier read of this batch */
+		}
 	}
 	res = read_cached(req);
-	if (start && caio__now_ns() - start > STALE_READ_NS)
+	/* (a tmpfs read is verified by its fstat, and takes what it copies) */
+	if (start && req->nowait_first != SPREAD_MEMORY && caio__now_ns() - start > STALE_READ_NS)
 		caio__fd_forget(ctx, req->fd);
+	if (res == -EOPNOTSUPP && (!may_wait_for_device || buffered > 0))
+		caio__fd_note_refuses_nowait(ctx, req->fd);	/* known buffered */
 	if (res < 0)
 		return false;
 	caio__finish(ctx, req, res);
@@ -855,30 +911,56 @@ static bool thread_read_inline(caio_ctx *ctx, caio_req *req, bool may_wait_for_d
  * others to the workers first, so that they run alongside this thread (a
  * worker per other CPU; one whose read must wait for the device wakes
  * another).  A small batch stays here: waking a worker would cost more.
+ * Reads of a file that refuses RWF_NOWAIT (tmpfs, FUSE: noted when an
+ * inline read got EOPNOTSUPP) cannot be tried here without blocking: two
+ * or more of them all go to the workers, which take them in runs as they
+ * take the others (SPREAD_BLOCKING), instead of one hand-off each.
  * The kept requests stay at the front of reqs, buffered reads among them
  * marked with nowait_first; returns how many they are.
  */
 static unsigned spread_reads(caio_ctx *ctx, caio_req **reqs, unsigned nr)
 {
-	unsigned ways = ctx->pool->spread_ways, reads = 0, kept = 0, given = 0;
+	unsigned ways = ctx->pool->spread_ways, reads = 0, blocking = 0, kept = 0, given = 0;
+	struct caio_fd_verdict verdict = { .fd = -1 };
 	caio_req *head = NULL, **tail = &head;
 	struct fd_flags seen = { .fd = -1 };
 	size_t bytes = 0;
+	bool spread;
 
 	for (unsigned i = 0; i < nr; i++) {
 		size_t len = buffered_read(reqs[i], &seen);
+		uint8_t how = 0;
 
-		reqs[i]->nowait_first = len != 0;
-		reads += len != 0;
-		bytes += len;
+		if (len)
+			switch (caio__fd_nowait(ctx, reqs[i]->fd, &verdict)) {
+			case CAIO_NOWAIT_REFUSED:
+				how = SPREAD_BLOCKING;
+				break;
+			case CAIO_NOWAIT_IN_MEMORY:
+				how = SPREAD_MEMORY;
+				break;
+			default:
+				how = SPREAD_NOWAIT;
+			}
+		reqs[i]->nowait_first = how;
+		blocking += how == SPREAD_BLOCKING;
+		reads += len && how != SPREAD_BLOCKING;
+		bytes += how != SPREAD_BLOCKING ? len : 0;
 	}
-	if (reads < 2 || bytes < SPREAD_MIN_BYTES)
+	spread = reads >= 2 && bytes >= SPREAD_MIN_BYTES;
+	if (!spread && blocking < 2) {
+		/* a lone blocking read is a plain pool request */
+		for (unsigned i = 0; blocking && i < nr; i++)
+			if (reqs[i]->nowait_first == SPREAD_BLOCKING)
+				reqs[i]->nowait_first = 0;
 		return nr;
+	}
 	reads = 0;
 	for (unsigned i = 0; i < nr; i++) {
 		caio_req *req = reqs[i];
 
-		if (!req->nowait_first || reads++ % ways == 0) {
+		if (req->nowait_first != SPREAD_BLOCKING &&
+		    (!req->nowait_first || !spread || reads++ % ways == 0)) {
 			reqs[kept++] = req;
 			continue;
 		}

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -719,6 +722,10 @@ int caio_reap(caio_ctx *ctx, unsigned max)
 
 #define FD_BUFFERED_MAX	(1u << 20)	/* larger descriptors are never remembered */
 
+/* What ctx->fd_buffered remembers of a descriptor, as bits. */
+#define FD_SEEN_BUFFERED	1u	/* open without O_DIRECT */
+#define FD_NO_NOWAIT		2u	/* its file refused RWF_NOWAIT (caio__fd_note_refuses_nowait) */
+
 static void fd_remember_buffered(caio_ctx *ctx, int fd)
 {
 	uint32_t len = ctx->fd_buffered_len ? ctx->fd_buffered_len : 64;
@@ -736,7 +743,7 @@ static void fd_remember_buffered(caio_ctx *ctx, int fd)
 		ctx->fd_buffered = grown;
 		ctx->fd_buffered_len = len;
 	}
-	ctx->fd_buffered[fd] = 1;
+	ctx->fd_buffered[fd] = FD_SEEN_BUFFERED;
 }
 
 /*
@@ -757,6 +764,87 @@ bool caio__fd_buffered(caio_ctx *ctx, int fd)
 		return false;
 	fd_remember_buffered(ctx, fd);
 	return true;
+}
+
+/* The file systems noted to refuse RWF_NOWAIT: their entry, or NULL. */
+static const struct caio_no_nowait_fs *no_nowait_fs(const caio_ctx *ctx, dev_t dev)
+{
+	for (unsigned i = 0; i < ctx->no_nowait_count; i++)
+		if (ctx->no_nowait[i].dev == dev)
+			return &ctx->no_nowait[i];
+	return NULL;
+}
+
+/* tmpfs and ramfs keep their files in memory: reading one copies memory
+ * (or, under memory pressure, swaps it in, as touching any memory may). */
+static bool fs_in_memory(int fd)
+{
+	struct statfs sfs;
+
+	return fstatfs(fd, &sfs) == 0 &&
+	       (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
+}
+
+/*
+ * The kernel refused RWF_NOWAIT for fd's file with EOPNOTSUPP: it has no
+ * FMODE_NOWAIT (tmpfs, FUSE, procfs...), and neither has any file of that
+ * file system.  Remember the descriptor, which the caller knows is not
+ * O_DIRECT, and the file system; a stream is left alone (it keeps its poll
+ * paths).
+ */
+void caio__fd_note_refuses_nowait(caio_ctx *ctx, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+		return;
+	fd_remember_buffered(ctx, fd);
+	if ((unsigned)fd >= ctx->fd_buffered_len)
+		return;		/* not remembered: asked again next time */
+	if (!no_nowait_fs(ctx, st.st_dev)) {
+		if (ctx->no_nowait_count == CAIO_NO_NOWAIT_FS)
+			return;
+		ctx->no_nowait[ctx->no_nowait_count].dev = st.st_dev;
+		/* a block device's node lives on devtmpfs: never "in memory" */
+		ctx->no_nowait[ctx->no_nowait_count].in_memory =
+			S_ISREG(st.st_mode) && fs_in_memory(fd);
+		ctx->no_nowait_count++;
+	}
+	ctx->fd_buffered[fd] |= FD_NO_NOWAIT;
+}
+
+/* Noted by caio__fd_note_refuses_nowait, unverified: for the rest of a
+ * batch whose descriptors caio__fd_nowait checked at its start. */
+bool caio__fd_noted_refusing(const caio_ctx *ctx, int fd)
+{
+	return (unsigned)fd < ctx->fd_buffered_len && (ctx->fd_buffered[fd] & FD_NO_NOWAIT);
+}
+
+/*
+ * Does fd's file refuse RWF_NOWAIT, as noted, and is it a file in memory?
+ * The note is by descriptor number, which may since have been closed and
+ * reused: one fstat per batch (seen) checks that it still is a file on a
+ * file system that refused, and forgets the note otherwise.  Only noted
+ * descriptors cost the fstat.
+ */
+enum caio_nowait caio__fd_nowait(caio_ctx *ctx, int fd, struct caio_fd_verdict *seen)
+{
+	const struct caio_no_nowait_fs *fs;
+	struct stat st;
+
+	if ((unsigned)fd >= ctx->fd_buffered_len || !(ctx->fd_buffered[fd] & FD_NO_NOWAIT))
+		return CAIO_NOWAIT_TAKEN;
+	if (seen->fd != fd) {
+		seen->fd = fd;
+		seen->kind = CAIO_NOWAIT_TAKEN;
+		if (fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) &&
+		    (fs = no_nowait_fs(ctx, st.st_dev)))
+			seen->kind = fs->in_memory && S_ISREG(st.st_mode) ?
+				     CAIO_NOWAIT_IN_MEMORY : CAIO_NOWAIT_REFUSED;
+		else
+			ctx->fd_buffered[fd] &= ~FD_NO_NOWAIT;
+	}
+	return seen->kind;
 }
 
 void caio__fd_forget(caio_ctx *ctx, int fd)

@@ -5,8 +5,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 #include "caio.h"
+
+#define CAIO_NO_NOWAIT_FS	8	/* file systems remembered to refuse RWF_NOWAIT */
 
 /* Where a request is; guards cancel and destroy. */
 enum req_state {
@@ -101,8 +104,13 @@ struct caio_ctx {
 	struct caio_pool *pool;		/* thread pool: the thread backend, or the fallback */
 	uint32_t pool_inflight;
 
-	uint8_t *fd_buffered;		/* by descriptor: seen without O_DIRECT (caio__fd_buffered) */
+	uint8_t *fd_buffered;		/* by descriptor: seen without O_DIRECT, file refused NOWAIT (core.c) */
 	uint32_t fd_buffered_len;
+	struct caio_no_nowait_fs {	/* file systems that refused RWF_NOWAIT */
+		dev_t dev;
+		bool in_memory;		/* tmpfs, ramfs */
+	} no_nowait[CAIO_NO_NOWAIT_FS];
+	unsigned no_nowait_count;
 
 	struct caio_stats stats;
 	char selection[512];
@@ -117,6 +125,21 @@ bool caio__forked(const caio_ctx *ctx);
 int64_t caio__now_ns(void);						/* CLOCK_MONOTONIC */
 bool caio__fd_buffered(caio_ctx *ctx, int fd);	/* not O_DIRECT? remembered when so */
 void caio__fd_forget(caio_ctx *ctx, int fd);	/* a remembered answer proved stale */
+/* Files whose reads and writes RWF_NOWAIT cannot try (caio__fd_nowait). */
+enum caio_nowait {
+	CAIO_NOWAIT_TAKEN = 0,	/* as far as known: try RWF_NOWAIT */
+	CAIO_NOWAIT_REFUSED,	/* a read may wait for anything (FUSE, procfs...) */
+	CAIO_NOWAIT_IN_MEMORY,	/* refused, but a tmpfs or ramfs file: reads copy memory */
+};
+/* What caio__fd_nowait found for the descriptor it last looked at: one per
+ * batch, starting with fd = -1. */
+struct caio_fd_verdict {
+	int fd;
+	enum caio_nowait kind;
+};
+void caio__fd_note_refuses_nowait(caio_ctx *ctx, int fd);	/* EOPNOTSUPP for RWF_NOWAIT */
+enum caio_nowait caio__fd_nowait(caio_ctx *ctx, int fd, struct caio_fd_verdict *seen);
+bool caio__fd_noted_refusing(const caio_ctx *ctx, int fd);
 int caio__start_fallback_pool(caio_ctx *ctx);			/* the pool for ops the backend lacks */
 
 /* execute.c: run one request synchronously; the syscall's result or -errno */

@@ -174,6 +174,10 @@ struct caio_stats {
 	uint64_t fallback_requests;	/* routed to the thread pool */
 	uint64_t bytes_read;
 	uint64_t bytes_written;
+	/* io_submit calls the kernel refused outright (a request it will not
+	 * take, e.g. RWF_NOWAIT on a file without it): each costs a syscall
+	 * that submitted nothing.  Newer than the fields above: set size. */
+	uint64_t kernel_refusals;
 };
 int caio_ctx_stats(const caio_ctx *ctx, struct caio_stats *st);
 

