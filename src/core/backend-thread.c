@@ -852,6 +852,20 @@ static void thread_exit(caio_ctx *ctx)
 	/* the core frees ctx->pool */
 }
 
+/* How a buffered read of req's file is tried (its nowait_first), from what
+ * caio__fd_nowait() knows of the file. */
+static uint8_t read_mode(caio_ctx *ctx, const caio_req *req, struct caio_fd_verdict *seen)
+{
+	switch (caio__fd_nowait(ctx, req->fd, seen)) {
+	case CAIO_NOWAIT_REFUSED:
+		return SPREAD_BLOCKING;
+	case CAIO_NOWAIT_IN_MEMORY:
+		return SPREAD_MEMORY;
+	default:
+		return SPREAD_NOWAIT;
+	}
+}
+
 /*
  * A read the page cache can satisfy costs less than a hand-off to a worker
  * (two context switches and a handful of futex calls): try it here without
@@ -878,14 +892,12 @@ static bool thread_read_inline(caio_ctx *ctx, caio_req *req, bool may_wait_for_d
 	if (!may_wait_for_device) {
 		if (buffered < 0) {
 			struct caio_fd_verdict seen = { .fd = -1 };
-			enum caio_nowait kind;
 
 			if (!caio__fd_buffered(ctx, req->fd))
 				return false;
-			kind = caio__fd_nowait(ctx, req->fd, &seen);
-			if (kind == CAIO_NOWAIT_REFUSED)
+			req->nowait_first = read_mode(ctx, req, &seen);
+			if (req->nowait_first == SPREAD_BLOCKING)
 				return false;
-			req->nowait_first = kind == CAIO_NOWAIT_IN_MEMORY ? SPREAD_MEMORY : 0;
 			start = caio__now_ns();
 		} else if (!buffered) {
 			return false;
@@ -929,19 +941,8 @@ static unsigned spread_reads(caio_ctx *ctx, caio_req **reqs, unsigned nr)
 
 	for (unsigned i = 0; i < nr; i++) {
 		size_t len = buffered_read(reqs[i], &seen);
-		uint8_t how = 0;
+		uint8_t how = len ? read_mode(ctx, reqs[i], &verdict) : 0;
 
-		if (len)
-			switch (caio__fd_nowait(ctx, reqs[i]->fd, &verdict)) {
-			case CAIO_NOWAIT_REFUSED:
-				how = SPREAD_BLOCKING;
-				break;
-			case CAIO_NOWAIT_IN_MEMORY:
-				how = SPREAD_MEMORY;
-				break;
-			default:
-				how = SPREAD_NOWAIT;
-			}
 		reqs[i]->nowait_first = how;
 		blocking += how == SPREAD_BLOCKING;
 		reads += len && how != SPREAD_BLOCKING;

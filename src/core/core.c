@@ -832,7 +832,7 @@ enum caio_nowait caio__fd_nowait(caio_ctx *ctx, int fd, struct caio_fd_verdict *
 	const struct caio_no_nowait_fs *fs;
 	struct stat st;
 
-	if ((unsigned)fd >= ctx->fd_buffered_len || !(ctx->fd_buffered[fd] & FD_NO_NOWAIT))
+	if (!caio__fd_noted_refusing(ctx, fd))
 		return CAIO_NOWAIT_TAKEN;
 	if (seen->fd != fd) {
 		seen->fd = fd;
