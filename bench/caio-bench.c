@@ -45,6 +45,7 @@ struct options {
 	bool direct;
 	bool sqpoll;
 	bool hugepages;
+	bool fixed;
 	bool json;
 	uint64_t size;		/* region of the file used; 0 = the file's size */
 	uint64_t io_size;	/* bytes to transfer; 0 = size, or unlimited with a runtime */
@@ -470,19 +471,20 @@ static void print_result(const struct bench *b, const struct result *r)
 		"\"seconds\": %.3f, \"ios\": %llu, \"bytes\": %llu, \"iops\": %.1f, \"mib_s\": %.2f, "
 		"\"lat_mean_us\": %.2f, \"lat_p50_us\": %.2f, \"lat_p99_us\": %.2f, \"lat_max_us\": %.2f, "
 		"\"usr_cpu\": %.1f, \"sys_cpu\": %.1f, \"kernel_submits\": %llu, \"avg_batch\": %.2f, "
-		"\"kernel_waits\": %llu, \"fallback_requests\": %llu}\n" :
+		"\"kernel_waits\": %llu, \"fallback_requests\": %llu, \"fixed_requests\": %llu}\n" :
 		"caio-bench backend=%s rw=%s bs=%zu qd=%u direct=%d hugepages=%d "
 		"seconds=%.3f ios=%llu bytes=%llu iops=%.1f mib_s=%.2f "
 		"lat_mean_us=%.2f lat_p50_us=%.2f lat_p99_us=%.2f lat_max_us=%.2f "
 		"usr_cpu=%.1f sys_cpu=%.1f kernel_submits=%llu avg_batch=%.2f "
-		"kernel_waits=%llu fallback_requests=%llu\n";
+		"kernel_waits=%llu fallback_requests=%llu fixed_requests=%llu\n";
 
 	printf(fmt, caio_ctx_backend_name(b->ctx), pattern_names[opt->rw], opt->bs, opt->qd,
 	       opt->direct, opt->hugepages, r->seconds, (unsigned long long)b->ios,
 	       (unsigned long long)b->bytes_done, iops, mib_s, mean_us,
 	       hist_percentile(b, 50) / 1e3, hist_percentile(b, 99) / 1e3, b->lat_max_ns / 1e3,
 	       r->usr_cpu, r->sys_cpu, (unsigned long long)st->kernel_submits, avg_batch,
-	       (unsigned long long)st->kernel_waits, (unsigned long long)st->fallback_requests);
+	       (unsigned long long)st->kernel_waits, (unsigned long long)st->fallback_requests,
+	       (unsigned long long)st->fixed_requests);
 }
 
 static int bench_main(struct options *opt)
@@ -513,6 +515,16 @@ static int bench_main(struct options *opt)
 	ret = -ENOMEM;
 	if (!units_complete(units, opt->qd))
 		goto out_destroy;
+	if (opt->fixed) {
+		/* All buffers are one mapping: one region (fio's fixedbufs). */
+		struct iovec all = { units[0].buf, units_mapping_size(opt) };
+
+		ret = caio_ctx_register_buffers(b->ctx, &all, 1);
+		if (ret < 0) {
+			fprintf(stderr, "caio-bench: --fixed: %s\n", caio_strerror(ret));
+			goto out_destroy;
+		}
+	}
 	ret = run_bench(b, units, &r);
 	if (ret < 0)
 		fprintf(stderr, "caio-bench: %s: %s\n", opt->file, caio_strerror(ret));
@@ -545,6 +557,7 @@ static void usage(FILE *f)
 		"  --batch=N         auto-flush after N queued requests (default: the library's)\n"
 		"  --sqpoll          uring: kernel submission polling thread\n"
 		"  --hugepages       buffers in huge pages (MAP_HUGETLB, like fio's --mem=mmaphuge)\n"
+		"  --fixed           uring: registered buffers (like fio's --fixedbufs)\n"
 		"  --json            print one JSON object instead of one key=value line\n");
 }
 
@@ -577,7 +590,8 @@ static int parse_pattern(const char *arg)
 }
 
 enum { OPT_BACKEND = 256, OPT_RW, OPT_BS, OPT_QD, OPT_DIRECT, OPT_SIZE, OPT_IO_SIZE,
-       OPT_RUNTIME, OPT_FILE, OPT_THREADS, OPT_BATCH, OPT_SQPOLL, OPT_HUGEPAGES, OPT_JSON, OPT_HELP };
+       OPT_RUNTIME, OPT_FILE, OPT_THREADS, OPT_BATCH, OPT_SQPOLL, OPT_HUGEPAGES, OPT_FIXED,
+       OPT_JSON, OPT_HELP };
 
 static const struct option longopts[] = {
 	{ "backend", required_argument, NULL, OPT_BACKEND },
@@ -594,6 +608,7 @@ static const struct option longopts[] = {
 	{ "batch", required_argument, NULL, OPT_BATCH },
 	{ "sqpoll", no_argument, NULL, OPT_SQPOLL },
 	{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
+	{ "fixed", no_argument, NULL, OPT_FIXED },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 }
@@ -622,6 +637,7 @@ static int parse_option(struct options *opt, int c, const char *arg)
 	case OPT_BATCH: opt->batch = strtoul(arg, NULL, 10); break;
 	case OPT_SQPOLL: opt->sqpoll = true; break;
 	case OPT_HUGEPAGES: opt->hugepages = true; break;
+	case OPT_FIXED: opt->fixed = true; break;
 	case OPT_JSON: opt->json = true; break;
 	default: return -EINVAL;
 	}

@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -37,6 +38,14 @@
 #define CFS_NCLASS	9		/* pool buffers 4 KiB .. 1 MiB */
 #define CFS_SPARE_REQ	4
 #define CFS_TRACK	8192		/* requests tracked for the counters */
+/* Registered with the uring backend (fixed buffers): the small data
+ * buffers, 4 KiB to 128 KiB, where pinning the pages of each O_DIRECT
+ * request costs most relative to the transfer; and in ring mode the
+ * start of every ring entry's payload. */
+#define CFS_ARENA_SIZE	(1u << 20)
+#define CFS_ARENA_CLASSES 6
+#define CFS_RING_FIXED	(128u << 10)
+#define CFS_RING_FIXED_ENTRIES 64	/* at most 8 MiB pinned per loop for them */
 
 enum { TAG_DEV = 1, TAG_CAIO, TAG_STOP, TAG_RING, TAG_RING_START };
 
@@ -67,6 +76,12 @@ struct cfs_loop {
 	unsigned nspare_req;
 	void *pool[CFS_NCLASS][32];
 	unsigned npool[CFS_NCLASS];
+	/* The registered arena, carved on demand; freed buffers of each
+	 * class are kept on a list threaded through them.  NULL when the
+	 * backend has no registered buffers. */
+	char *arena;
+	size_t arena_used;
+	void *arena_free[CFS_ARENA_CLASSES];
 	struct cfs_io *defer_head, *defer_tail;
 	struct track_entry track[CFS_TRACK];
 	unsigned ntrack;
@@ -106,6 +121,28 @@ static unsigned class_keep(unsigned c)
 	return c < 6 ? 32 : 4;		/* keep few of the big ones */
 }
 
+static bool in_arena(const struct cfs_loop *loop, const void *p)
+{
+	return loop->arena && (const char *)p >= loop->arena &&
+	       (const char *)p < loop->arena + CFS_ARENA_SIZE;
+}
+
+static void *arena_get(struct cfs_loop *loop, unsigned c)
+{
+	size_t size = (size_t)4096 << c;
+	void *p = loop->arena_free[c];
+
+	if (p) {
+		memcpy(&loop->arena_free[c], p, sizeof(void *));
+		return p;
+	}
+	if (loop->arena_used + size > CFS_ARENA_SIZE)
+		return NULL;
+	p = loop->arena + loop->arena_used;	/* classes are carved in order of need */
+	loop->arena_used += size;
+	return p;
+}
+
 void *cfs_loop_buf_get(struct cfs_loop *loop, size_t size)
 {
 	unsigned c = size_class(size);
@@ -113,6 +150,8 @@ void *cfs_loop_buf_get(struct cfs_loop *loop, size_t size)
 
 	if (size > ((size_t)4096 << (CFS_NCLASS - 1)))
 		return posix_memalign(&p, 4096, size) ? NULL : p;
+	if (loop->arena && c < CFS_ARENA_CLASSES && (p = arena_get(loop, c)))
+		return p;
 	if (loop->npool[c])
 		return loop->pool[c][--loop->npool[c]];
 	return posix_memalign(&p, 4096, (size_t)4096 << c) ? NULL : p;
@@ -122,12 +161,74 @@ void cfs_loop_buf_put(struct cfs_loop *loop, void *buf, size_t size)
 {
 	unsigned c = size_class(size);
 
+	if (in_arena(loop, buf)) {
+		memcpy(buf, &loop->arena_free[c], sizeof(void *));
+		loop->arena_free[c] = buf;
+		return;
+	}
 	if (size <= ((size_t)4096 << (CFS_NCLASS - 1)) &&
 	    loop->npool[c] < class_keep(c)) {
 		loop->pool[c][loop->npool[c]++] = buf;
 		return;
 	}
 	free(buf);
+}
+
+/*
+ * Fixed buffers: with the uring backend, register the arena (and in ring
+ * mode the start of each entry's payload), so that O_DIRECT requests into
+ * them skip pinning their pages each time.  Other backends decline, and
+ * the loop then works as before without an arena.  The arena's pages
+ * stay resident while the loop lives.
+ */
+static void arena_setup(struct cfs_loop *loop)
+{
+	struct iovec iov = { NULL, CFS_ARENA_SIZE };
+	void *mem = mmap(NULL, CFS_ARENA_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int res;
+
+	if (mem == MAP_FAILED)
+		return;
+	iov.iov_base = mem;
+	res = caio_ctx_register_buffers(loop->ctx, &iov, 1);
+	if (res < 0) {
+		if (res != -EOPNOTSUPP)
+			cfs_log(LOG_INFO, "loop %u: no registered buffers: %s", loop->index,
+				caio_strerror(res));
+		munmap(mem, CFS_ARENA_SIZE);
+		return;
+	}
+	loop->arena = mem;
+}
+
+/* Once the ring's entries exist: register them with the arena (the
+ * first CFS_RING_FIXED_ENTRIES of them, with a deep -o fuse_uring_depth). */
+static void ring_register_payloads(struct cfs_loop *loop)
+{
+	unsigned entries = cfs_ring_entries(loop->ring), max, n;
+	struct iovec *iov;
+	int res;
+
+	if (!loop->arena || caio_ctx_unregister_buffers(loop->ctx) < 0)
+		return;		/* requests in flight: the arena stays as it was */
+	max = 1 + (entries < CFS_RING_FIXED_ENTRIES ? entries : CFS_RING_FIXED_ENTRIES);
+	iov = calloc(max, sizeof(*iov));
+	n = iov ? cfs_ring_payloads(loop->ring, iov + 1, max - 1, CFS_RING_FIXED) : 0;
+	if (iov) {
+		iov[0].iov_base = loop->arena;
+		iov[0].iov_len = CFS_ARENA_SIZE;
+	}
+	res = iov ? caio_ctx_register_buffers(loop->ctx, iov, n + 1) : -ENOMEM;
+	if (res < 0) {
+		struct iovec arena = { loop->arena, CFS_ARENA_SIZE };
+
+		cfs_log(LOG_INFO, "loop %u: ring payloads not registered: %s", loop->index,
+			caio_strerror(res));
+		/* Should even this fail, the arena stays plain memory. */
+		caio_ctx_register_buffers(loop->ctx, &arena, 1);
+	}
+	free(iov);
 }
 
 /* The request is read at reqbuf + 4096 - 80 so that a write's payload,
@@ -502,6 +603,8 @@ static void ring_start(struct cfs_loop *loop)
 	if (res < 0)
 		cfs_log(LOG_WARNING, "loop %u: FUSE over io_uring: %s", loop->index,
 			strerror(-res));
+	else
+		ring_register_payloads(loop);
 }
 
 /* Send the ring's replies of this iteration, and take what the kernel
@@ -758,6 +861,7 @@ static int loop_setup(struct cfs_loop *loop, int master)
 	 * read several would serve them one after the other while the idle
 	 * loops, which the other requests' arrivals woke, find nothing. */
 	loop->drain_max = caio_ctx_backend(loop->ctx) == CAIO_BACKEND_SYNC ? 1 : CFS_DRAIN_MAX;
+	arena_setup(loop);
 	loop->reqbuf = reqbuf_new(loop);
 	if (!loop->reqbuf)
 		return -ENOMEM;
@@ -776,6 +880,9 @@ static void loop_free(struct cfs_loop *loop)
 
 	if (loop->ctx)
 		caio_ctx_destroy(loop->ctx);
+	/* After the context: its ring held the arena's pages. */
+	if (loop->arena)
+		munmap(loop->arena, CFS_ARENA_SIZE);
 	cfs_ring_free(loop->ring);
 	if (loop->epfd >= 0)
 		close(loop->epfd);

@@ -411,6 +411,27 @@ void cfs_ring_done_current(struct cfs_ring *r)
 	queue_cmd(r, ent, RING_CMD_COMMIT_AND_FETCH);
 }
 
+unsigned cfs_ring_entries(struct cfs_ring *r)
+{
+	return r->nents;
+}
+
+/* The first len bytes of every entry's payload (all of it if smaller),
+ * for libcaio to register: up to max, and none before cfs_ring_start(). */
+unsigned cfs_ring_payloads(struct cfs_ring *r, struct iovec *iov, unsigned max, size_t len)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < r->nents && n < max; i++) {
+		if (!r->ents[i].payload)
+			continue;	/* its mapping failed */
+		iov[n].iov_base = r->ents[i].payload;
+		iov[n].iov_len = len < r->payload_size ? len : r->payload_size;
+		n++;
+	}
+	return n;
+}
+
 /* The payload of the request being processed, to read its data into. */
 void *cfs_ring_read_buffer(struct cfs_ring *r, size_t size)
 {

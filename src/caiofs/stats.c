@@ -119,6 +119,7 @@ void cfs_stats_publish_caio(struct cfs_loop_stats *st, caio_ctx *ctx)
 	if (cs.max_batch > LOAD(st->caio.max_batch))
 		STORE(st->caio.max_batch, cs.max_batch);
 	STORE(st->caio.fallback_requests, cs.fallback_requests);
+	STORE(st->caio.fixed_requests, cs.fixed_requests);
 	STORE(st->caio.bytes_read, cs.bytes_read);
 	STORE(st->caio.bytes_written, cs.bytes_written);
 }
@@ -164,6 +165,7 @@ static void add_caio(struct caio_stats *t, struct caio_stats *c)
 	if (m > t->max_batch)
 		t->max_batch = m;
 	t->fallback_requests += LOAD(c->fallback_requests);
+	t->fixed_requests += LOAD(c->fixed_requests);
 	t->bytes_read += LOAD(c->bytes_read);
 	t->bytes_written += LOAD(c->bytes_written);
 }
@@ -257,11 +259,12 @@ static void text_header(FILE *f, const struct totals *t)
 		cfs.opt.mountpoint, cfs.opt.source_real, cfs.backend_name,
 		cfs.nloops, cfs.opt.queue_depth, uptime_s());
 	fprintf(f, "selection: %s\n", cfs.selection);
-	fprintf(f, "caio: %llu requests, %llu kernel submissions, %.2f requests per submission (max %llu), %llu via thread pool, %llu waited for a slot, %u pending\n",
+	fprintf(f, "caio: %llu requests, %llu kernel submissions, %.2f requests per submission (max %llu), %llu via thread pool, %llu with registered buffers, %llu waited for a slot, %u pending\n",
 		(unsigned long long)t->caio.requests,
 		(unsigned long long)t->caio.kernel_submits, avg_batch(&t->caio),
 		(unsigned long long)t->caio.max_batch,
 		(unsigned long long)t->caio.fallback_requests,
+		(unsigned long long)t->caio.fixed_requests,
 		(unsigned long long)t->deferred, t->caio.pending);
 	fprintf(f, "inodes: %llu remembered, %llu bytes each and a %llu KiB table, %llu/%llu descriptors cached, file handles %s\n",
 		(unsigned long long)t->inodes, (unsigned long long)per,
@@ -332,7 +335,7 @@ static void json_caio(FILE *f, const struct totals *t)
 	fprintf(f, "\"caio\":{\"requests\":%llu,\"completions\":%llu,\"errors\":%llu,"
 		"\"pending\":%u,\"flushes\":%llu,\"kernel_submits\":%llu,"
 		"\"kernel_requests\":%llu,\"avg_batch\":%.3f,\"max_batch\":%llu,"
-		"\"kernel_waits\":%llu,\"fallback_requests\":%llu,\"deferred\":%llu,"
+		"\"kernel_waits\":%llu,\"fallback_requests\":%llu,\"fixed_requests\":%llu,\"deferred\":%llu,"
 		"\"bytes_read\":%llu,\"bytes_written\":%llu,\"flush_batch_log2\":[",
 		(unsigned long long)c->requests, (unsigned long long)c->completions,
 		(unsigned long long)c->errors, c->pending,
@@ -340,6 +343,7 @@ static void json_caio(FILE *f, const struct totals *t)
 		(unsigned long long)c->kernel_requests, avg_batch(c),
 		(unsigned long long)c->max_batch, (unsigned long long)c->kernel_waits,
 		(unsigned long long)c->fallback_requests,
+		(unsigned long long)c->fixed_requests,
 		(unsigned long long)t->deferred, (unsigned long long)c->bytes_read,
 		(unsigned long long)c->bytes_written);
 	for (b = 0; b < 16; b++)

@@ -30,6 +30,12 @@ struct uring {
 	 * the kernel has them. */
 	struct iovec *one_iov;
 	bool can_cancel;	/* IORING_OP_ASYNC_CANCEL is supported */
+	/* Registered buffers, sorted by start, for find_region(). */
+	struct uring_region {
+		uintptr_t start, end;	/* [start, end) */
+		unsigned index;		/* buf_index for READ_FIXED/WRITE_FIXED */
+	} *regions;
+	unsigned nregions;
 };
 
 /* user_data of our cancel SQEs: an address no request can have.
@@ -280,11 +286,45 @@ static unsigned rw_len(const caio_req *req)
 	return req->u.rw.len > CAIO_MAX_RW_COUNT ? CAIO_MAX_RW_COUNT : req->u.rw.len;
 }
 
+/* The registered buffer holding [buf, buf + len) wholly, or -1: the last
+ * region starting at or before buf (they do not overlap) or none. */
+static int find_region(const struct uring *u, const void *buf, size_t len)
+{
+	uintptr_t start = (uintptr_t)buf;
+	unsigned lo = 0, hi = u->nregions;
+	const struct uring_region *r;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (u->regions[mid].start <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return -1;
+	r = &u->regions[lo - 1];
+	return start < r->end && len <= r->end - start ? (int)r->index : -1;
+}
+
 static void prep_rw(struct uring *u, struct io_uring_sqe *sqe, caio_req *req)
 {
 	bool write = req->op == CAIO_OP_WRITE;
 	struct iovec *iov;
+	int region;
 
+	req->fixed_buf = 0;
+	if (u->nregions && (region = find_region(u, req->u.rw.buf, rw_len(req))) >= 0) {
+		if (write)
+			io_uring_prep_write_fixed(sqe, req->fd, req->u.rw.buf, rw_len(req),
+						  req->offset, region);
+		else
+			io_uring_prep_read_fixed(sqe, req->fd, req->u.rw.buf, rw_len(req),
+						 req->offset, region);
+		req->fixed_buf = 1;
+		return;
+	}
 	if (!u->one_iov) {
 		if (write)
 			io_uring_prep_write(sqe, req->fd, req->u.rw.buf, rw_len(req), req->offset);
@@ -510,6 +550,8 @@ static int uring_complete(caio_ctx *ctx, struct io_uring *ring,
 	if (tag == URING_CANCEL_TAG || tag == LIBURING_UDATA_TIMEOUT)
 		return 0;
 	ctx->kernel_inflight--;
+	if (((caio_req *)(uintptr_t)tag)->fixed_buf)
+		ctx->stats.fixed_requests++;
 	caio__complete(ctx, (caio_req *)(uintptr_t)tag, res);
 	return 1;
 }
@@ -568,6 +610,60 @@ static int uring_cancel(caio_ctx *ctx, caio_req *req)
 
 /* ---- teardown ---- */
 
+/* ---- registered buffers ---- */
+
+static int region_cmp(const void *a, const void *b)
+{
+	const struct uring_region *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int uring_register_buffers(caio_ctx *ctx, const struct iovec *iov, unsigned nr)
+{
+	struct uring *u = uring_of(ctx);
+	struct uring_region *regions;
+	unsigned i;
+	int res;
+
+	if (!nr) {
+		if (!u->nregions)
+			return -ENXIO;
+		res = io_uring_unregister_buffers(&u->ring);
+		if (res < 0)
+			return res;
+		free(u->regions);
+		u->regions = NULL;
+		u->nregions = 0;
+		return 0;
+	}
+	if (u->nregions)
+		return -EBUSY;
+	regions = malloc(nr * sizeof(*regions));
+	if (!regions)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++) {
+		regions[i].start = (uintptr_t)iov[i].iov_base;
+		regions[i].end = regions[i].start + iov[i].iov_len;
+		regions[i].index = i;
+	}
+	qsort(regions, nr, sizeof(*regions), region_cmp);
+	for (i = 1; i < nr; i++) {
+		if (regions[i].start < regions[i - 1].end) {
+			free(regions);
+			return -EINVAL;		/* overlapping: find_region() needs them apart */
+		}
+	}
+	res = io_uring_register_buffers(&u->ring, iov, nr);
+	if (res < 0) {
+		free(regions);
+		return res;
+	}
+	u->regions = regions;
+	u->nregions = nr;
+	return 0;
+}
+
 /* The core waits before exit; this only guards against a request left in
  * the ring, whose memory the kernel could otherwise write after free. */
 static void uring_drain(caio_ctx *ctx, struct uring *u)
@@ -592,6 +688,7 @@ static void uring_exit(caio_ctx *ctx)
 		uring_drain(ctx, u);
 	io_uring_queue_exit(&u->ring);
 	free(u->one_iov);
+	free(u->regions);
 	free(u);
 	ctx->backend_data = NULL;
 }
@@ -603,4 +700,5 @@ const struct caio_backend_ops caio__backend_uring = {
 	.submit = uring_submit,
 	.reap = uring_reap,
 	.cancel = uring_cancel,
+	.register_buffers = uring_register_buffers,
 };

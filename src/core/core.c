@@ -311,6 +311,42 @@ int caio_ctx_stats(const caio_ctx *ctx, struct caio_stats *st)
 	return 0;
 }
 
+#define CAIO_MAX_BUFFER_BYTES	((size_t)1 << 30)	/* io_uring's limit per buffer */
+
+int caio_ctx_register_buffers(caio_ctx *ctx, const struct iovec *iov, unsigned nr)
+{
+	unsigned i;
+
+	if (caio__forked(ctx))
+		return -EBADFD;
+	if (!iov)
+		return -EFAULT;
+	if (!nr || nr > CAIO_MAX_BUFFER_REGIONS)
+		return -EINVAL;
+	for (i = 0; i < nr; i++) {
+		if (!iov[i].iov_base)
+			return -EFAULT;
+		if (!iov[i].iov_len || iov[i].iov_len > CAIO_MAX_BUFFER_BYTES)
+			return -EINVAL;
+	}
+	if (!ctx->ops->register_buffers)
+		return -EOPNOTSUPP;
+	return ctx->ops->register_buffers(ctx, iov, nr);
+}
+
+int caio_ctx_unregister_buffers(caio_ctx *ctx)
+{
+	if (caio__forked(ctx))
+		return -EBADFD;
+	if (!ctx->ops->register_buffers)
+		return -EOPNOTSUPP;
+	/* Old kernels wait for every request before they let go of the
+	 * pages; requests queued but not flushed pick their opcode later. */
+	if (ctx->kernel_inflight)
+		return -EBUSY;
+	return ctx->ops->register_buffers(ctx, NULL, 0);
+}
+
 enum caio_op caio_req_op(const caio_req *req)
 {
 	return req->op;

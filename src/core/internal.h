@@ -29,6 +29,7 @@ struct caio_req {
 	uint8_t state;			/* enum req_state */
 	uint8_t cancel_requested;	/* the backend's kernel cancel was issued */
 	uint8_t nowait_first;		/* pool: try the page cache before blocking (spread_reads) */
+	uint8_t fixed_buf;		/* uring: submitted as READ_FIXED/WRITE_FIXED */
 	int fd;				/* the fd, or the dirfd of *at() calls */
 	int64_t offset;
 	int64_t res;
@@ -69,6 +70,9 @@ struct caio_backend_ops {
 	int (*reap)(caio_ctx *ctx, unsigned max);
 	/* Cancel a REQ_KERNEL request: -EINPROGRESS, -EALREADY or -ENOENT. */
 	int (*cancel)(caio_ctx *ctx, caio_req *req);
+	/* Register nr checked regions, or with nr == 0 drop them (nothing is
+	 * in the kernel then).  NULL: the backend has no such thing. */
+	int (*register_buffers)(caio_ctx *ctx, const struct iovec *iov, unsigned nr);
 };
 
 extern const struct caio_backend_ops caio__backend_uring;

@@ -178,6 +178,10 @@ struct caio_stats {
 	 * take, e.g. RWF_NOWAIT on a file without it): each costs a syscall
 	 * that submitted nothing.  Newer than the fields above: set size. */
 	uint64_t kernel_refusals;
+	/* Reads and writes the kernel did with registered buffers
+	 * (caio_ctx_register_buffers): no page pinning per request.  Newer
+	 * still: set size. */
+	uint64_t fixed_requests;
 };
 int caio_ctx_stats(const caio_ctx *ctx, struct caio_stats *st);
 
@@ -229,6 +233,29 @@ int caio_linkat(caio_ctx *ctx, int olddirfd, const char *oldpath,
 		void *data, caio_req **reqp);
 int caio_ftruncate(caio_ctx *ctx, int fd, int64_t length, caio_cb cb,
 		   void *data, caio_req **reqp);
+
+/*
+ * Registered buffers.  The pages of the nr regions in iov are pinned once,
+ * here, instead of at every O_DIRECT request: the uring backend then runs a
+ * caio_read() or caio_write() whose buffer lies wholly inside one region as
+ * IORING_OP_READ_FIXED / WRITE_FIXED.  Buffers outside the regions work as
+ * before, so registering is only ever an optimisation.  The regions must
+ * stay mapped until they are unregistered or the context is destroyed.
+ * One set at a time, of at most CAIO_MAX_BUFFER_REGIONS regions of 1 byte
+ * to 1 GiB each that do not overlap.  Returns 0, or:
+ *   -EOPNOTSUPP  the backend has no registered buffers (linux, thread, sync)
+ *   -EBUSY       a set is registered already
+ *   -EINVAL      nr is 0 or too large, a region is empty or too large, or
+ *                two regions overlap (uring)
+ *   -EFAULT      iov or a region's base is NULL
+ *   -ENOMEM      the kernel could not pin the pages (RLIMIT_MEMLOCK before
+ *                Linux 5.12), or another error the kernel gave
+ * caio_ctx_unregister_buffers() drops the set: -EBUSY while requests are
+ * in the kernel, -ENXIO when none is registered.
+ */
+#define CAIO_MAX_BUFFER_REGIONS	1024
+int caio_ctx_register_buffers(caio_ctx *ctx, const struct iovec *iov, unsigned nr);
+int caio_ctx_unregister_buffers(caio_ctx *ctx);
 
 /* Hand every queued request to the backend in one kernel call.
  * Returns the number handed over, or a negative errno. */
