@@ -150,7 +150,7 @@ static void usage(void)
 	       "    -o threads=N           event loops, each with its own caio context (default: 2 x CPUs, 8 x with sync)\n"
 	       "    -o queue_depth=N       caio requests in flight per loop (default: 256)\n"
 	       "    -o batch=N             most requests per kernel submission (default: 0, all that are ready)\n"
-	       "    -o spin_us=N           after a lone request, one loop polls this long before sleeping (default: 100)\n"
+	       "    -o spin_us=N           a loop polls this long after its last request or completion (default: 100)\n"
 	       "    -o cache=MODE          never|auto|always: kernel caching preset (default: auto)\n"
 	       "    -o attr_timeout=S      attribute cache timeout in seconds (default: 1)\n"
 	       "    -o entry_timeout=S     name lookup cache timeout in seconds (default: 1)\n"

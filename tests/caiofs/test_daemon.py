@@ -803,3 +803,40 @@ def test_idle_daemon_does_not_spin(mount_factory, backend, options):
 	time.sleep(2)
 	used = daemon_cpu_seconds(m.pid) - before
 	assert used < 0.5, 'the idle daemon used %.2f s of CPU in 2 s' % used
+
+
+@pytest.mark.one_backend
+def test_daemon_sleeps_after_parallel_io(mount_factory, backend):
+	"""Loops with many requests in flight poll for their completions; once
+	the I/O stops they sleep again."""
+	import threading
+
+	m = mount_factory(backend)
+	size = 4 << 20
+	write_file(m.path('f'), os.urandom(size))
+	errors = []
+
+	def reader(seed):
+		fd = os.open(m.path('f'), os.O_RDONLY | os.O_DIRECT)
+		buf = mmap.mmap(-1, 4096)
+		try:
+			for i in range(400):
+				off = (seed * 7919 + i * 104729) % (size // 4096) * 4096
+				assert os.preadv(fd, [buf], off) == 4096
+		except Exception as e:	# reported by the main thread
+			errors.append(e)
+		finally:
+			buf.close()
+			os.close(fd)
+
+	threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+	for t in threads:
+		t.start()
+	for t in threads:
+		t.join(120)
+	assert not errors, errors
+	time.sleep(0.5)
+	before = daemon_cpu_seconds(m.pid)
+	time.sleep(2)
+	used = daemon_cpu_seconds(m.pid) - before
+	assert used < 0.5, 'the daemon used %.2f s of CPU in the 2 s after the I/O' % used
