@@ -333,7 +333,7 @@ SETTLE = (
     "            try:\n"
     "                with open(f'/proc/self/task/{tid}/stat') as st:\n"
     "                    states.append(tid == me or st.read().rsplit(')', 1)[1].split()[0] == 'S')\n"
-    "            except FileNotFoundError:\n"
+    "            except (FileNotFoundError, ProcessLookupError):  # the thread ended\n"
     "                pass\n"
     "        quiet = quiet + 1 if all(states) else 0\n"
     "        time.sleep(0.01)\n"
