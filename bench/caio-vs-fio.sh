@@ -26,6 +26,8 @@
 #   CAIO_BENCH, FIO  the programs (default: bench/caio-bench next to this
 #                script or in ./bench, and fio)
 #   KEEP         keep the work directory (raw JSON) if set
+#   FIXED        1: registered buffers on the uring side, caio-bench --fixed
+#                against fio --fixedbufs (default 0: neither)
 #   HUGEPAGES    1 (default when root): both sides' I/O buffers in huge
 #                pages, caio-bench --hugepages and fio --mem=mmaphuge; the
 #                script reserves 32 more in /proc/sys/vm/nr_hugepages for
@@ -83,6 +85,9 @@ SEQ_QD=${SEQ_QD:-8}
 THREADS=${THREADS:-8}
 BATCH=${BATCH:-1}
 REPEAT=${REPEAT:-1}
+FIXED=${FIXED:-0}
+fixed_caio= fixed_fio=
+[ "$FIXED" = 1 ] && fixed_caio=" --fixed" fixed_fio=" --fixedbufs=1"
 HUGEPAGES=${HUGEPAGES:-$([ "$(id -u)" = 0 ] && echo 1 || echo 0)}
 FIO=${FIO:-fio}
 FIO_OPTS=${FIO_OPTS:-}
@@ -175,7 +180,7 @@ make_test_file() {
 fio_engine() {
 	local jobs
 	case $1 in
-	uring) echo "--ioengine=io_uring --iodepth=$2 --iodepth_batch_submit=$BATCH" ;;
+	uring) echo "--ioengine=io_uring --iodepth=$2 --iodepth_batch_submit=$BATCH$fixed_fio" ;;
 	linux) echo "--ioengine=libaio --iodepth=$2 --iodepth_batch_submit=$BATCH" ;;
 	thread)
 		jobs=$(($2 < THREADS ? $2 : THREADS))
@@ -199,7 +204,8 @@ run_caio() {
 	local out=$work/caio-$1-$2.json extra=
 	case $2 in
 	thread) extra=--threads=$THREADS ;;
-	uring|linux) extra=--batch=$BATCH ;;
+	uring) extra="--batch=$BATCH$fixed_caio" ;;
+	linux) extra=--batch=$BATCH ;;
 	esac
 	[ "$HUGEPAGES" = 1 ] && extra="$extra --hugepages"
 	prepare_run "$3" "$6"
@@ -327,7 +333,7 @@ print_table() {
 
 make_test_file
 echo "caio-bench: $CAIO_BENCH; $($FIO --version); runtime ${RUNTIME}s per run; kernel $(uname -r); $(nproc) CPUs; buffers in $([ "$HUGEPAGES" = 1 ] && echo "huge pages" || echo "4 KiB pages")"
-echo "file: $file ($FILE_SIZE, $(stat -f -c %T "$work")); backends: $BACKENDS; thread pool: $THREADS; batch: $BATCH"
+echo "file: $file ($FILE_SIZE, $(stat -f -c %T "$work")); backends: $BACKENDS; thread pool: $THREADS; batch: $BATCH; registered buffers (uring): $([ "$FIXED" = 1 ] && echo yes || echo no)"
 : >"$results"
 while read -r name rw bs qd direct; do
 	cell_selected "$name" || continue
