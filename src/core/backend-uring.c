@@ -314,7 +314,6 @@ static void prep_rw(struct uring *u, struct io_uring_sqe *sqe, caio_req *req)
 	struct iovec *iov;
 	int region;
 
-	req->fixed_buf = 0;
 	if (u->nregions && (region = find_region(u, req->u.rw.buf, rw_len(req))) >= 0) {
 		if (write)
 			io_uring_prep_write_fixed(sqe, req->fd, req->u.rw.buf, rw_len(req),
@@ -385,6 +384,7 @@ static void prep_meta(struct io_uring_sqe *sqe, caio_req *req)
 
 static void prep_request(struct uring *u, struct io_uring_sqe *sqe, caio_req *req)
 {
+	req->fixed_buf = 0;	/* the slot may have held a fixed read */
 	switch (req->op) {
 	case CAIO_OP_READ:
 	case CAIO_OP_WRITE:
@@ -608,8 +608,6 @@ static int uring_cancel(caio_ctx *ctx, caio_req *req)
 	return -EINPROGRESS;
 }
 
-/* ---- teardown ---- */
-
 /* ---- registered buffers ---- */
 
 static int region_cmp(const void *a, const void *b)
@@ -663,6 +661,8 @@ static int uring_register_buffers(caio_ctx *ctx, const struct iovec *iov, unsign
 	u->nregions = nr;
 	return 0;
 }
+
+/* ---- teardown ---- */
 
 /* The core waits before exit; this only guards against a request left in
  * the ring, whose memory the kernel could otherwise write after free. */

@@ -2860,11 +2860,11 @@ static void case_registered_buffers(void)
 	const size_t first[4] = { 0, BLOCK, 2 * BLOCK, 3 * BLOCK };
 	const size_t first_back[4] = { 3 * BLOCK, 2 * BLOCK, BLOCK, 0 };
 	struct iovec set[2], bad[2];
-	struct result pr = { 0 };
+	struct result pr = { 0 }, fs;
 	caio_ctx *ctx = NULL;
 	char *mem = NULL, byte = 'x';
 	int fds[2] = { -1, -1 };
-	int fd = -1, direct = -1, res;
+	int fd = -1, direct = -1, res, i;
 	bool uring = backend == CAIO_BACKEND_URING;
 
 	CHECK_SYS(posix_memalign((void **)&mem, BLOCK, AREA) == 0, "posix_memalign");
@@ -2907,6 +2907,13 @@ static void case_registered_buffers(void)
 	CHECK_EQ(fixed_round(ctx, fd, mem, inside, inside_back, 41), 0,
 		 "buffered file, buffers inside the regions");
 	CHECK_EQ(fixed_requests(ctx), 8, "stats.fixed_requests after 8 inside");
+	/* Requests in the slots those used are not fixed ones. */
+	for (i = 0; i < 8; i++) {
+		memset(&fs, 0, sizeof(fs));
+		CHECK_EQ(caio_fsync(ctx, fd, record_cb, &fs, NULL), 0, "caio_fsync");
+		CHECK_EQ(complete(ctx, &fs), 0, "fsync result");
+	}
+	CHECK_EQ(fixed_requests(ctx), 8, "stats.fixed_requests after 8 fsyncs");
 	CHECK_EQ(fixed_round(ctx, fd, mem, outside, outside, 42), 0,
 		 "buffered file, buffers outside the regions");
 	CHECK_EQ(fixed_requests(ctx), 8, "stats.fixed_requests after 8 outside");
