@@ -234,14 +234,15 @@ WORKLOADS = [
 	('rand read 4k aio QD32', 'rand_read_aio', 'IOPS', 'rate'),
 	('rand read 4k aio QD32 direct', 'rand_read_aio_direct', 'IOPS', 'rate'),
 	('rand write 4k psync x2', 'rand_write_psync', 'IOPS', 'rate'),
-	('files create/stat/unlink', 'files_20k', 's', 'time'),
+	('files create/stat/readdir/unlink', 'files_20k', 's', 'time'),
 	('untar+du+find+rm /usr/include', 'untar_tree', 's', 'time'),
 ]
 
 
 def files_helper(d, count):
 	"""The metadata workload itself (run in a fresh process): mkdir, create,
-	stat, unlink and rmdir of count files in directories of 1000."""
+	stat, readdir, unlink and rmdir of count files in directories of 1000.
+	A directory listing that misses a file or shows one twice is a failure."""
 	per_dir = 1000
 	top = os.path.join(d, 'files-%d' % count)
 	names, subs = [], []
@@ -258,6 +259,16 @@ def files_helper(d, count):
 			names.append(name)
 		for name in names:
 			os.stat(name)
+		listed, entries = set(), 0
+		for sub in subs:
+			here = os.listdir(sub)
+			entries += len(here)
+			listed.update(os.path.join(sub, e) for e in here)
+		if listed != set(names) or entries != count:
+			out['error'] = 'readdir: %d entries, %d of the %d names' % (
+				entries, len(listed & set(names)), count)
+			print(json.dumps(out))
+			return
 		for name in names:
 			os.unlink(name)
 		for sub in subs:
@@ -465,7 +476,7 @@ def main():
 	p.add_argument('--quick', action='store_true',
 		       help='small sizes and short runs (a few minutes in total)')
 	p.add_argument('--million', action='store_true',
-		       help='add create/stat/unlink of 1,000,000 files (slow)')
+		       help='add create/stat/readdir/unlink of 1,000,000 files (slow)')
 	p.add_argument('--seq-size', type=parse_size, help='sequential file size (1G; quick 256M)')
 	p.add_argument('--rand-size', type=parse_size, help='random I/O file size (1G; quick 256M)')
 	p.add_argument('--runtime', type=int, help='seconds per random workload (10; quick 3)')
