@@ -207,28 +207,26 @@ static void arena_setup(struct cfs_loop *loop)
 static void ring_register_payloads(struct cfs_loop *loop)
 {
 	unsigned entries = cfs_ring_entries(loop->ring), max, n;
+	struct iovec arena = { loop->arena, CFS_ARENA_SIZE };
 	struct iovec *iov;
-	int res;
+	int res = -ENOMEM;
 
 	if (!loop->arena || caio_ctx_unregister_buffers(loop->ctx) < 0)
 		return;		/* requests in flight: the arena stays as it was */
 	max = 1 + (entries < CFS_RING_FIXED_ENTRIES ? entries : CFS_RING_FIXED_ENTRIES);
 	iov = calloc(max, sizeof(*iov));
-	n = iov ? cfs_ring_payloads(loop->ring, iov + 1, max - 1, CFS_RING_FIXED) : 0;
 	if (iov) {
-		iov[0].iov_base = loop->arena;
-		iov[0].iov_len = CFS_ARENA_SIZE;
+		iov[0] = arena;
+		n = cfs_ring_payloads(loop->ring, iov + 1, max - 1, CFS_RING_FIXED);
+		res = caio_ctx_register_buffers(loop->ctx, iov, n + 1);
+		free(iov);
 	}
-	res = iov ? caio_ctx_register_buffers(loop->ctx, iov, n + 1) : -ENOMEM;
 	if (res < 0) {
-		struct iovec arena = { loop->arena, CFS_ARENA_SIZE };
-
 		cfs_log(LOG_INFO, "loop %u: ring payloads not registered: %s", loop->index,
 			caio_strerror(res));
 		/* Should even this fail, the arena stays plain memory. */
 		caio_ctx_register_buffers(loop->ctx, &arena, 1);
 	}
-	free(iov);
 }
 
 /* The request is read at reqbuf + 4096 - 80 so that a write's payload,
