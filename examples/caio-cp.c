@@ -12,8 +12,8 @@
 #include <unistd.h>
 #include "caio.h"
 
-#define DEFAULT_QUEUE_DEPTH	32
-#define DEFAULT_BLOCK_SIZE	(128 * 1024)
+#define DEFAULT_QUEUE_DEPTH	32u
+#define DEFAULT_BLOCK_SIZE	(128u * 1024)
 #define DIRECT_ALIGN		4096	/* O_DIRECT buffer, offset and length alignment */
 
 /*

@@ -276,12 +276,14 @@ static int sleep_s(double s)
 
 static int every(const char *mount, bool json, double interval, long count)
 {
-	struct snap *prev = calloc(2, sizeof(struct snap)), *cur = prev + 1, *tmp;
+	struct snap *snaps = calloc(2, sizeof(*snaps)), *prev, *cur, *tmp;
 	char *out;
 	long n;
 
-	if (!prev)
+	if (!snaps)
 		return 1;
+	prev = snaps;
+	cur = snaps + 1;
 	for (n = 0; count <= 0 || n < count; n++) {
 		out = query(mount, json ? "json\n" : "raw\n");
 		if (!out)
@@ -298,7 +300,7 @@ static int every(const char *mount, bool json, double interval, long count)
 		if ((count <= 0 || n + 1 < count) && sleep_s(interval) < 0)
 			break;
 	}
-	free(prev < cur ? prev : cur);
+	free(snaps);
 	return n > 0 ? 0 : 1;
 }
 
