@@ -45,6 +45,12 @@
 #             AIO serialises requests per file descriptor: too weak a baseline.
 #   sync   -> ioengine=psync, numjobs=1: one thread doing one syscall at a
 #             time is exactly what the sync backend is, whatever its QD.
+#             One difference stays: the sync backend reads into QD buffers,
+#             fio's job into one.  On this kind of virtual disk 1 MiB
+#             O_DIRECT reads into 8 different MiB run 12-15% slower than
+#             into one (caio-bench's sync backend at QD 8: 2.4k IOPS, 2.85k
+#             with every unit given the same buffer), which is most of what
+#             seqread1m-direct shows for sync.
 # Both sides submit the same way: fio by default hands each I/O to the kernel
 # as soon as it is ready (iodepth_batch_submit=1) and caio-bench then runs
 # with --batch=1.  It matters for the direct cells: on this kind of virtual
