@@ -2408,6 +2408,117 @@ out:
 	free(back);
 }
 
+/*
+ * Batches of large page-cached reads into buffers used again and again (the
+ * thread backend gives each buffer a home: its own thread or a spread
+ * reader).  Every read returns its own block, also when the batch ends in a
+ * short read at end of file, when the file has left the page cache (the
+ * readers hand such reads on to the workers), when the whole batch is
+ * cancelled right after its flush, and when the context is destroyed with
+ * the batch in flight.
+ */
+enum { BIG_BLOCKS = 12, BIG_LEN = MIB, BIG_BUFS = 8, BIG_SEED = 41, BIG_TAIL = 5000 };
+
+/* Queue reads of blocks first.. into every buffer; the last block of the
+ * file is BIG_TAIL bytes, so a read of it is short. */
+static int big_submit(caio_ctx *ctx, int fd, char **bufs, int first, struct result *res,
+		      caio_req **reqs)
+{
+	int err = 0;
+
+	memset(res, 0, BIG_BUFS * sizeof(*res));
+	for (int i = 0; i < BIG_BUFS && !err; i++) {
+		memset(bufs[i], 0, BIG_LEN);
+		err = caio_read(ctx, fd, bufs[i], BIG_LEN, (int64_t)((first + i) % BIG_BLOCKS) * BIG_LEN,
+				record_cb, &res[i], reqs ? &reqs[i] : NULL);
+	}
+	return err;
+}
+
+static void big_check(char **bufs, int first, struct result *res, bool cancelled)
+{
+	for (int i = 0; i < BIG_BUFS; i++) {
+		int block = (first + i) % BIG_BLOCKS;
+		int64_t want = block == BIG_BLOCKS - 1 ? BIG_TAIL : BIG_LEN;
+
+		CHECK_EQ(res[i].calls, 1, "callbacks of the read of block %d", block);
+		if (cancelled && res[i].res == -ECANCELED)
+			continue;
+		CHECK_EQ(res[i].res, want, "read of block %d", block);
+		CHECK_EQ(t_pattern_mismatch(bufs[i], want, BIG_SEED + block), -1,
+			 "first wrong byte of block %d (buffer %d)", block, i);
+	}
+out:
+	return;
+}
+
+static void case_large_reads(void)
+{
+	struct result res[BIG_BUFS];
+	caio_req *reqs[BIG_BUFS];
+	char *bufs[BIG_BUFS] = { NULL }, *tail = NULL;
+	caio_ctx *ctx = NULL;
+	int fd = -1, round, i, n;
+
+	for (i = 0; i < BIG_BUFS; i++) {
+		bufs[i] = malloc(BIG_LEN);
+		CHECK_SYS(bufs[i] != NULL, "malloc");
+	}
+	fd = mix_file("large", BIG_BLOCKS - 1, BIG_LEN, BIG_SEED);
+	CHECK_SYS(fd >= 0, "creating the file");
+	tail = malloc(BIG_TAIL);
+	CHECK_SYS(tail != NULL, "malloc");
+	t_pattern(tail, BIG_TAIL, BIG_SEED + BIG_BLOCKS - 1);
+	CHECK_SYS(pwrite(fd, tail, BIG_TAIL, (off_t)(BIG_BLOCKS - 1) * BIG_LEN) == BIG_TAIL,
+		  "pwrite of the last block");
+	CHECK_EQ(ctx_new(&ctx, 64, 0), 0, "caio_ctx_new");
+
+	/* 0-5: cached, each round other blocks into the same buffers;
+	 * 6: the file dropped from the page cache first; 7: cancelled */
+	for (round = 0; round < 8; round++) {
+		int first = round * 5;
+
+		if (round == 6) {
+			CHECK_SYS(fsync(fd) == 0, "fsync");
+			CHECK_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0,
+				 "posix_fadvise(DONTNEED)");
+		}
+		CHECK_EQ(big_submit(ctx, fd, bufs, first, res, reqs), 0,
+			 "round %d: queueing the reads", round);
+		n = caio_flush(ctx);
+		CHECK(n > 0, "round %d: caio_flush = %d", round, n);
+		for (i = 0; round == 7 && i < BIG_BUFS; i++) {
+			n = caio_cancel(ctx, reqs[i]);
+			CHECK(n == 0 || n == -EINPROGRESS || n == -EALREADY || n == -ENOENT,
+			      "round 7: caio_cancel of read %d = %s", i, t_errno_name(n));
+			if (n == 0)
+				reqs[i] = NULL;	/* promised -ECANCELED */
+		}
+		CHECK_EQ(wait_idle(ctx), 0, "round %d: waiting for the reads", round);
+		big_check(bufs, first, res, round == 7);
+		for (i = 0; round == 7 && i < BIG_BUFS; i++)
+			if (!reqs[i])
+				CHECK_EQ(res[i].res, -ECANCELED, "read %d, cancelled", i);
+		if (t_failures())
+			goto out;
+	}
+
+	/* destroyed with a batch in flight: every callback once, each
+	 * result whole or -ECANCELED */
+	CHECK_EQ(big_submit(ctx, fd, bufs, 3, res, NULL), 0, "queueing the last batch");
+	CHECK(caio_flush(ctx) > 0, "caio_flush of the last batch");
+	destroy(ctx);
+	ctx = NULL;
+	big_check(bufs, 3, res, true);
+out:
+	destroy(ctx);
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; i < BIG_BUFS; i++)
+		free(bufs[i]);
+	free(tail);
+}
+
 /* 1 native, 0 through the pool, -1 either (decided by the backend). */
 static int expected_native(enum caio_op op)
 {
@@ -2994,6 +3105,7 @@ static const struct {
 	{ "pipe-write-full", case_pipe_write_full },
 	{ "uncached-read", case_uncached_read },
 	{ "mixed-batch", case_mixed_batch },
+	{ "large-reads", case_large_reads },
 	{ "op-native", case_op_native },
 	{ "callback-submit", case_callback_submit },
 	{ "fork", case_fork },
