@@ -103,6 +103,9 @@ struct caio_pool {
 	caio_req *done_head, *done_tail;
 	unsigned idle;
 	unsigned running;	/* taken by a worker, not yet on done */
+	/* workers in a run of page-cache reads, which they are through with in
+	 * microseconds and then look for more (pool_enqueue wakes none for them) */
+	unsigned spreading;
 	bool lazy;		/* context's thread only: on todo, no worker woken */
 	bool lingering;		/* a worker polls for work before it sleeps (linger) */
 	bool stop;		/* written atomically: linger reads it unlocked */
@@ -300,6 +303,18 @@ static unsigned take_spread_run(struct caio_pool *pool, caio_req **run)
 	return n;
 }
 
+/* A worker counted in spreading is about to do something that may wait:
+ * from now on spread reads enqueued wake another instead of waiting for it. */
+static void stop_spreading(struct caio_pool *pool, bool *spreading)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->spreading--;
+	*spreading = false;
+	if (pool->todo_head && pool->idle)
+		pthread_cond_signal(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+}
+
 /*
  * Run reads taken by take_spread_run from the page cache.  The first one
  * that must wait for the device ends the run: the reads after it go back
@@ -307,16 +322,21 @@ static unsigned take_spread_run(struct caio_pool *pool, caio_req **run)
  * had them run alongside; this worker then waits for that one read.  A
  * file that refuses RWF_NOWAIT is read blocking, and a read that took long
  * enough to have waited (BLOCKING_READ_NS) ends the run the same way.
- * Returns how many of run[] have a result in res[].
+ * *spreading: the worker is counted in pool->spreading, until the first
+ * read that may wait.  Returns how many of run[] have a result in res[].
  */
 static unsigned run_spread_reads(struct caio_pool *pool, caio_req **run,
-				 int64_t *res, unsigned n)
+				 int64_t *res, unsigned n, bool *spreading)
 {
 	for (unsigned i = 0; i < n; i++) {
 		bool waited;
 
 		if (run[i]->nowait_first == SPREAD_BLOCKING) {
-			int64_t start = caio__now_ns();
+			int64_t start;
+
+			if (*spreading)
+				stop_spreading(pool, spreading);
+			start = caio__now_ns();
 
 			res[i] = caio__execute(run[i]);
 			waited = caio__now_ns() - start >
@@ -327,14 +347,16 @@ static unsigned run_spread_reads(struct caio_pool *pool, caio_req **run,
 		}
 		if (!waited)
 			continue;
-		if (i + 1 < n) {
-			pthread_mutex_lock(&pool->lock);
-			for (unsigned j = n; j-- > i + 1; )
-				put_back(pool, run[j]);
-			if (pool->idle)
-				pthread_cond_signal(&pool->work);
-			pthread_mutex_unlock(&pool->lock);
+		pthread_mutex_lock(&pool->lock);
+		if (*spreading) {
+			pool->spreading--;
+			*spreading = false;
 		}
+		for (unsigned j = n; j-- > i + 1; )
+			put_back(pool, run[j]);
+		if (pool->todo_head && pool->idle)
+			pthread_cond_signal(&pool->work);
+		pthread_mutex_unlock(&pool->lock);
 		if (run[i]->nowait_first != SPREAD_BLOCKING)
 			res[i] = caio__execute(run[i]);
 		return i + 1;
@@ -441,7 +463,7 @@ static void *pool_worker(void *arg)
 
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
-		bool signal = false;
+		bool signal = false, spreading;
 		unsigned n;
 
 		if (spread && !pool->todo_head && !pool->stop) {
@@ -459,6 +481,8 @@ static void *pool_worker(void *arg)
 			break;
 		spread = pool->todo_head->nowait_first;
 		n = spread ? take_spread_run(pool, run) : 0;
+		spreading = n && run[0]->nowait_first != SPREAD_BLOCKING;
+		pool->spreading += spreading;
 		if (!n) {
 			run[0] = pop_todo(pool);
 			if (run[0]->write_key) {
@@ -471,12 +495,13 @@ static void *pool_worker(void *arg)
 		pthread_mutex_unlock(&pool->lock);
 
 		if (spread)
-			n = run_spread_reads(pool, run, res, n);
+			n = run_spread_reads(pool, run, res, n, &spreading);
 		else
 			res[0] = caio__execute(run[0]);
 
 		pthread_mutex_lock(&pool->lock);
 		pool->running -= n;
+		pool->spreading -= spreading;
 		for (unsigned i = 0; i < n; i++)
 			signal |= push_done(pool, run[i], res[i]);
 		if (signal)
@@ -714,8 +739,14 @@ static void pool_enqueue(struct caio_pool *pool, caio_req **reqs, unsigned nr,
 		 * caller reads none of the blocking spread reads itself */
 		wake = how == WAKE_SPREAD && nr >= pool->spread_ways ?
 		       pool->spread_ways - !blocking : queued;
-		if (how == WAKE_SPREAD && pool->lingering && wake)
-			wake--;		/* the lingering worker takes it */
+		if (how == WAKE_SPREAD) {
+			/* the lingering worker takes it, and reads that do
+			 * not block can wait for one through with its run
+			 * in microseconds, rather than share its CPU */
+			unsigned coming = pool->lingering + (blocking ? 0 : pool->spreading);
+
+			wake = wake > coming ? wake - coming : 0;
+		}
 		wake += pool->lazy;
 		pool->lazy = false;
 	}
