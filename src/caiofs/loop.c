@@ -513,10 +513,35 @@ static void tmpfile_as_create(struct fuse_in_header *in)
 		in->opcode = FUSE_CREATE;
 }
 
+/*
+ * No caiofs operation waits on anything but the backing filesystem (locks
+ * stay in the kernel), so an interrupt has nothing to stop.  libfuse 3.14
+ * would keep one that arrives after its request was answered until the next
+ * request, and leak it at unmount; ENOSYS instead tells the kernel to send no
+ * more (fatal signals still abort requests not yet read).  The kernel finds
+ * the request only on the descriptor that read it: ENOENT means it was
+ * answered already or came by another clone or the io_uring, and dropping
+ * an interrupt unanswered is allowed.
+ */
+static bool refuse_interrupt(struct cfs_loop *loop, const struct fuse_in_header *in)
+{
+	struct fuse_out_header out = {
+		.len = sizeof(out), .error = -ENOSYS, .unique = in->unique,
+	};
+
+	if (in->opcode != FUSE_INTERRUPT)
+		return false;
+	if (write(loop->devfd, &out, sizeof(out)) < 0 && errno != ENOENT)
+		cfs_log(LOG_DEBUG, "refusing an interrupt: %m");
+	return true;
+}
+
 static void process_request(struct cfs_loop *loop, struct fuse_buf *fbuf)
 {
 	negotiate_init(fbuf->mem);
 	track_start(loop, fbuf->mem);
+	if (refuse_interrupt(loop, fbuf->mem))
+		return;
 	tmpfile_as_create(fbuf->mem);
 	fuse_session_process_buf(cfs.se, fbuf);
 	if (fuse_session_exited(cfs.se))
