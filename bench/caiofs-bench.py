@@ -367,6 +367,15 @@ def set_enable_uring(value):
 	return old
 
 
+def set_pipe_max_size(size):
+	"""Set fs.pipe-max-size; returns the old value."""
+	with open('/proc/sys/fs/pipe-max-size') as f:
+		old = int(f.read())
+	with open('/proc/sys/fs/pipe-max-size', 'w') as f:
+		f.write(str(size))
+	return old
+
+
 def filesystems(opts, scratch, pll, source_dir):
 	src = os.path.join(source_dir, 'src')
 	mnt = os.path.join(scratch, 'mnt')
@@ -500,6 +509,12 @@ def main():
 	p.add_argument('--loop-size', type=parse_size, default=16 << 30,
 		       help='size of the loop or tmpfs source filesystem (16G; the loop image '
 		       'is preallocated)')
+	p.add_argument('--workloads', help='comma-separated workloads to run, by the name of '
+		       'their method (%s)' % ','.join(w[1] for w in WORKLOADS))
+	p.add_argument('--pipe-max-size', type=parse_size,
+		       help='set fs.pipe-max-size for the run (restored after): caiofs and '
+		       'libfuse (passthrough_ll) splice writes only into pipes that hold a whole '
+		       'request, beyond the default 1 MiB for a daemon without CAP_SYS_RESOURCE')
 	p.add_argument('--json', help='also write the results here')
 	opts = p.parse_args()
 	opts.seq_size = opts.seq_size or (256 * MiB if opts.quick else 1 << 30)
@@ -509,6 +524,12 @@ def main():
 		opts.rounds = 1
 	if opts.million:
 		WORKLOADS.append(('files 1,000,000', 'files_million', 's', 'time'))
+	if opts.workloads:
+		wanted = opts.workloads.split(',')
+		unknown = set(wanted) - {w[1] for w in WORKLOADS}
+		if unknown:
+			sys.exit('caiofs-bench: no workload %s' % ','.join(sorted(unknown)))
+		WORKLOADS[:] = [w for w in WORKLOADS if w[1] in wanted]
 	if os.geteuid() != 0:
 		sys.exit('caiofs-bench: run as root (mounts, drop_caches)')
 
@@ -519,6 +540,7 @@ def main():
 	source_fs = None
 	opts.fuse_uring = opts.fuse_uring and fuse_uring_possible()
 	old_enable_uring = None
+	old_pipe_max = set_pipe_max_size(opts.pipe_max_size) if opts.pipe_max_size else None
 	try:
 		tarball = os.path.join(scratch, 'include.tar')
 		subprocess.run(['tar', '-cf', tarball, '-C', '/usr', 'include'], check=True)
@@ -544,6 +566,9 @@ def main():
 					      opts.rounds, os.uname().release, os.cpu_count()))
 		print('source: %s' % (source_fs.describe() if source_fs
 				      else 'a directory on the filesystem of ' + scratch))
+		with open('/proc/sys/fs/pipe-max-size') as f:
+			print('fs.pipe-max-size: %s (2 MiB or more: caiofs and passthrough_ll splice writes)'
+			      % f.read().strip())
 		print_table([fs.name for fs in fss], table)
 		if opts.json:
 			with open(opts.json, 'w') as f:
@@ -553,6 +578,8 @@ def main():
 			fs.unmount()
 		if old_enable_uring is not None:
 			set_enable_uring('1' if old_enable_uring in ('Y', '1') else '0')
+		if old_pipe_max is not None:
+			set_pipe_max_size(old_pipe_max)
 		if source_fs:
 			source_fs.remove()
 		if not opts.workdir:

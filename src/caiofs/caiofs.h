@@ -37,7 +37,7 @@ struct cfs_options {
 	int writeback_cache;
 	int no_writeback_cache;
 	int direct_io;
-	int no_splice;
+	int no_splice;			/* read write data from /dev/fuse, never splice it */
 	unsigned max_read;		/* also given to fuse_session_new */
 	unsigned spin_us;		/* loops poll this long after work before sleeping */
 	unsigned read_ahead_kb;		/* the mount's bdi readahead; 0 = kernel's */
@@ -93,6 +93,11 @@ struct cfs_file {
 struct cfs_loop;
 
 /* One asynchronous data request: what it needs to be (re)submitted and replied. */
+/* A pipe /dev/fuse was spliced into (loop.c). */
+struct cfs_pipe {
+	int rd, wr;
+};
+
 struct cfs_io {
 	struct cfs_io *next;		/* the loop's queue of requests waiting for a slot */
 	struct cfs_loop *loop;
@@ -106,6 +111,7 @@ struct cfs_io {
 	int64_t off;
 	int64_t len;			/* fallocate length */
 	void *request_buffer;		/* a FUSE request buffer held until completion */
+	struct cfs_pipe pipe;		/* CAIO_OP_SPLICE: the pipe holding the data */
 };
 
 /* The daemon. */
@@ -209,6 +215,9 @@ void cfs_loop_defer(struct cfs_loop *loop, struct cfs_io *io);
 int cfs_loop_new_ctx(caio_ctx **ctxp, char *err, size_t errlen);
 void *cfs_loop_read_buffer(struct cfs_loop *loop, size_t size);
 bool cfs_loop_data_is_stable(struct cfs_loop *loop, const void *p);
+bool cfs_loop_take_spliced(struct cfs_loop *loop, const void *data, struct cfs_pipe *pipe);
+int cfs_loop_fetch_spliced(struct cfs_loop *loop, const void *data, size_t size);
+void cfs_loop_pipe_done(struct cfs_loop *loop, struct cfs_pipe pipe, bool empty);
 
 /* ring.c */
 struct cfs_ring;
@@ -246,6 +255,7 @@ struct cfs_loop_stats {
 	uint64_t flush_hist[16];	/* requests per caio_flush(), log2 */
 	uint64_t deferred;		/* waited for a free caio slot */
 	uint64_t dev_requests;		/* FUSE requests read from /dev/fuse */
+	uint64_t spliced_writes;	/* ... of them writes whose data was spliced */
 	uint64_t ring_requests;		/* ... taken from ring entries (fuse_uring) */
 	uint64_t ring_commands;		/* replies sent on the ring */
 	uint64_t ring_submits;		/* ... in this many io_uring_enter calls */

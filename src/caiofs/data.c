@@ -35,7 +35,9 @@ static struct cfs_io *io_new(fuse_req_t req, enum caio_op op, int fd)
 
 static void io_free(struct cfs_io *io)
 {
-	if (io->request_buffer)
+	if (io->op == CAIO_OP_SPLICE)
+		cfs_loop_pipe_done(io->loop, io->pipe, false);
+	else if (io->request_buffer)
 		cfs_loop_return_request_buffer(io->loop, io->request_buffer);
 	else if (io->bufsize)
 		cfs_loop_buf_put(io->loop, io->buf, io->bufsize);
@@ -53,6 +55,7 @@ static void io_reply(struct cfs_io *io, int64_t res)
 		fuse_reply_buf(io->req, io->buf, (size_t)res);
 		break;
 	case CAIO_OP_WRITE:
+	case CAIO_OP_SPLICE:
 		fuse_reply_write(io->req, (size_t)res);
 		break;
 	default:
@@ -66,6 +69,12 @@ static void io_done(caio_req *r, int64_t res, void *data)
 	struct cfs_io *io = data;
 
 	io_reply(io, res);
+	if (io->op == CAIO_OP_SPLICE && res == (int64_t)io->size) {
+		/* All of it went: the pipe is empty, for the next write. */
+		cfs_loop_pipe_done(io->loop, io->pipe, true);
+		free(io);
+		return;
+	}
 	io_free(io);
 }
 
@@ -81,6 +90,9 @@ int cfs_io_submit(struct cfs_io *io)
 	case CAIO_OP_WRITE:
 		return caio_write(ctx, io->fd, io->buf, io->size, io->off,
 				  io_done, io, NULL);
+	case CAIO_OP_SPLICE:
+		return caio_splice(ctx, io->pipe.rd, -1, io->fd, io->off, io->size,
+				   SPLICE_F_MOVE, io_done, io, NULL);
 	case CAIO_OP_FSYNC:
 		return caio_fsync(ctx, io->fd, io_done, io, NULL);
 	case CAIO_OP_FDSYNC:
@@ -203,6 +215,23 @@ static int writepage_fd(struct cfs_file *f)
 	return fd;
 }
 
+static void write_spliced(fuse_req_t req, int fd, struct cfs_pipe pipe,
+			  size_t size, off_t off)
+{
+	struct cfs_io *io = io_new(req, CAIO_OP_SPLICE, fd);
+
+	if (!io) {
+		cfs_loop_pipe_done(cfs_current_loop(), pipe, false);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	io->pipe = pipe;
+	io->size = size;
+	io->off = off;
+	cfs_stats_count(&cfs_loop_stats(io->loop)->spliced_writes, 1);
+	cfs_io_start(io);
+}
+
 void cfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	       off_t off, struct fuse_file_info *fi)
 {
@@ -221,6 +250,20 @@ void cfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	}
 	if (!fi->writepage)
 		cfs_kill_priv(req, fd);
+	/* Data the loop spliced into a pipe goes from there into the file,
+	 * which splice(2) refuses for O_APPEND and which O_DIRECT would want
+	 * aligned: those read it out of the pipe first. */
+	if (!direct && (fd != f->fd || !(f->flags & O_APPEND))) {
+		struct cfs_pipe pipe;
+
+		if (cfs_loop_take_spliced(cfs_current_loop(), buf, &pipe)) {
+			write_spliced(req, fd, pipe, size, off);
+			return;
+		}
+	} else if (cfs_loop_fetch_spliced(cfs_current_loop(), buf, size) < 0) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
 	io = io_new(req, CAIO_OP_WRITE, fd);
 	if (!io || write_buffer(io, buf, size, direct) < 0) {
 		free(io);

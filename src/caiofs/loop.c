@@ -46,6 +46,11 @@
 #define CFS_ARENA_CLASSES 6
 #define CFS_RING_FIXED	(128u << 10)
 #define CFS_RING_FIXED_ENTRIES 64	/* at most 8 MiB pinned per loop for them */
+/* Spliced writes (see device_splice()): from this size, with this many
+ * pipes per loop, for this many requests after the last such write. */
+#define CFS_SPLICE_MIN	(128u << 10)
+#define CFS_SPLICE_PIPES 8
+#define CFS_SPLICE_CREDIT 64
 
 enum { TAG_DEV = 1, TAG_CAIO, TAG_STOP, TAG_RING, TAG_RING_START };
 
@@ -85,6 +90,15 @@ struct cfs_loop {
 	struct cfs_io *defer_head, *defer_tail;
 	struct track_entry track[CFS_TRACK];
 	unsigned ntrack;
+	/* Spliced writes: free pipes, how many exist (free or held by a
+	 * write) and may exist, the requests left to splice, and the pipe holding the data
+	 * of the write being processed, which a read would have put at
+	 * spliced_data (NULL when none). */
+	struct cfs_pipe pipes[CFS_SPLICE_PIPES];
+	unsigned npipes, pipes_made, pipes_max;
+	unsigned splice_credit;
+	struct cfs_pipe spliced;
+	const char *spliced_data;
 	struct cfs_loop_stats stats;
 };
 
@@ -548,6 +562,176 @@ static void process_request(struct cfs_loop *loop, struct fuse_buf *fbuf)
 		loop->stopping = true;
 }
 
+/* ---- spliced writes ------------------------------------------------------ */
+
+/*
+ * Reading a write from /dev/fuse copies its data once more than the
+ * kernel needs: splicing the request into a pipe instead only takes
+ * references to the pages that hold it (the page cache of the FUSE
+ * file), and a splice from that pipe into the source file is then the
+ * only copy.  Small requests would pay a splice and two reads of the
+ * pipe for one read, so a loop splices only for a while after it saw a
+ * large write.  A pipe must take the largest request whole: the kernel
+ * fails (EIO) or loses a request that does not fit, so pipes are made
+ * CFS_SPLICE_PIPE_SIZE large or not used at all; more than pipe-max-size
+ * needs CAP_SYS_RESOURCE, which a user's daemon lacks, and root in many
+ * containers too.
+ */
+#define CFS_SPLICE_PIPE_SIZE	(2u << 20)
+
+static int splice_disabled;	/* the first pipe could not be made large enough */
+static int pipes_alive;		/* in all loops */
+
+/* A failure after others succeeded is a limit (open files, the user's
+ * pipe pages): the loop makes no more, the others keep theirs. */
+static bool pipe_new(struct cfs_loop *loop, struct cfs_pipe *p)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+		loop->pipes_max = loop->pipes_made;
+		return false;
+	}
+	if (fcntl(fds[1], F_SETPIPE_SZ, CFS_SPLICE_PIPE_SIZE) < (int)CFS_SPLICE_PIPE_SIZE) {
+		if (!__atomic_load_n(&pipes_alive, __ATOMIC_RELAXED) &&
+		    !__atomic_exchange_n(&splice_disabled, 1, __ATOMIC_RELAXED))
+			cfs_log(LOG_INFO, "writes are read, not spliced: a pipe of %u KiB: %m",
+				CFS_SPLICE_PIPE_SIZE >> 10);
+		loop->pipes_max = loop->pipes_made;
+		close(fds[0]);
+		close(fds[1]);
+		return false;
+	}
+	__atomic_fetch_add(&pipes_alive, 1, __ATOMIC_RELAXED);
+	p->rd = fds[0];
+	p->wr = fds[1];
+	return true;
+}
+
+static void pipe_close(struct cfs_pipe p)
+{
+	close(p.rd);
+	close(p.wr);
+	__atomic_fetch_sub(&pipes_alive, 1, __ATOMIC_RELAXED);
+}
+
+/* An empty pipe back to the loop; one that may still hold data is closed. */
+void cfs_loop_pipe_done(struct cfs_loop *loop, struct cfs_pipe pipe, bool empty)
+{
+	if (empty && loop->npipes < CFS_SPLICE_PIPES) {
+		loop->pipes[loop->npipes++] = pipe;
+		return;
+	}
+	pipe_close(pipe);
+	loop->pipes_made--;
+}
+
+static bool splice_wanted(struct cfs_loop *loop)
+{
+	if (!loop->splice_credit || cfs.opt.no_splice || loop->ring ||
+	    __atomic_load_n(&splice_disabled, __ATOMIC_RELAXED))
+		return false;
+	if (!loop->npipes && loop->pipes_made < loop->pipes_max &&
+	    pipe_new(loop, &loop->pipes[0])) {
+		loop->npipes = 1;
+		loop->pipes_made++;
+	}
+	return loop->npipes > 0;
+}
+
+static bool is_large_write(const struct fuse_in_header *in, size_t n)
+{
+	const struct fuse_write_in *w = (const void *)(in + 1);
+
+	return n >= CFS_WRITE_DATA_OFFSET && in->opcode == FUSE_WRITE &&
+	       w->size >= CFS_SPLICE_MIN && in->len == n &&
+	       (size_t)n - CFS_WRITE_DATA_OFFSET == w->size;
+}
+
+/* Read exactly len bytes the pipe holds. */
+static int pipe_read_all(int fd, char *mem, size_t len)
+{
+	while (len) {
+		ssize_t r = read(fd, mem, len);
+
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		mem += r;
+		len -= r;
+	}
+	return 0;
+}
+
+/*
+ * Splice one request into a free pipe and read its headers into mem.  A
+ * large write leaves its data in the pipe, which the loop then holds as
+ * loop->spliced until cfs_write() takes it; anything else is read whole.
+ * Returns the request's length, or -1 with errno like read(2).
+ */
+static ssize_t device_splice(struct cfs_loop *loop, char *mem)
+{
+	struct cfs_pipe *p = &loop->pipes[loop->npipes - 1];
+	ssize_t n = splice(loop->devfd, NULL, p->wr, NULL, buf_room(), 0);
+	size_t head;
+	int res;
+
+	if (n < 0)
+		return -1;
+	head = (size_t)n < CFS_WRITE_DATA_OFFSET ? (size_t)n : CFS_WRITE_DATA_OFFSET;
+	res = pipe_read_all(p->rd, mem, head);
+	if (!res && is_large_write((const void *)mem, n)) {
+		loop->spliced = *p;
+		loop->spliced_data = mem + CFS_WRITE_DATA_OFFSET;
+		loop->npipes--;
+		return n;
+	}
+	if (!res)
+		res = pipe_read_all(p->rd, mem + head, n - head);
+	if (res < 0) {
+		/* Cannot happen with an intact pipe; the request is lost. */
+		cfs_log(LOG_ERR, "reading a request back from its pipe: %s", strerror(-res));
+		loop->npipes--;
+		cfs_loop_pipe_done(loop, *p, false);
+		errno = EIO;
+		return 0;
+	}
+	return n;
+}
+
+/* cfs_write(): whether the data at data waits in a pipe; if so, the
+ * caller takes the pipe and gives it back with cfs_loop_pipe_done(). */
+bool cfs_loop_take_spliced(struct cfs_loop *loop, const void *data, struct cfs_pipe *pipe)
+{
+	if (loop->spliced_data != data || loop->spliced_data == NULL)
+		return false;
+	*pipe = loop->spliced;
+	loop->spliced_data = NULL;
+	return true;
+}
+
+/* Or it cannot splice (O_DIRECT, O_APPEND): the data into memory, where
+ * a read would have put it. */
+int cfs_loop_fetch_spliced(struct cfs_loop *loop, const void *data, size_t size)
+{
+	struct cfs_pipe pipe;
+	int res;
+
+	if (!cfs_loop_take_spliced(loop, data, &pipe))
+		return 0;
+	res = pipe_read_all(pipe.rd, (char *)data, size);
+	cfs_loop_pipe_done(loop, pipe, res == 0);
+	return res;
+}
+
+/* After the request was processed: data nobody took is dropped. */
+static void spliced_leftover(struct cfs_loop *loop)
+{
+	if (loop->spliced_data) {
+		loop->spliced_data = NULL;
+		cfs_loop_pipe_done(loop, loop->spliced, false);
+	}
+}
+
 /* Process one request; false when the device has nothing more for now. */
 static bool device_one(struct cfs_loop *loop)
 {
@@ -560,7 +744,13 @@ static bool device_one(struct cfs_loop *loop)
 			return false;	/* retried at the next wake-up */
 		loop->reqbuf_taken = false;
 	}
-	n = read(loop->devfd, buf_mem(loop->reqbuf), buf_room());
+	if (splice_wanted(loop)) {
+		n = device_splice(loop, buf_mem(loop->reqbuf));
+		if (n >= 0)
+			loop->splice_credit--;
+	} else {
+		n = read(loop->devfd, buf_mem(loop->reqbuf), buf_room());
+	}
 	if (n < 0) {
 		if (errno == EINTR || errno == ENOENT)
 			return true;	/* ENOENT: the request was interrupted */
@@ -577,7 +767,10 @@ static bool device_one(struct cfs_loop *loop)
 	fbuf.mem = buf_mem(loop->reqbuf);
 	fbuf.size = n;
 	cfs_stats_count(&loop->stats.dev_requests, 1);
+	if (is_large_write(fbuf.mem, n))
+		loop->splice_credit = CFS_SPLICE_CREDIT;
 	process_request(loop, &fbuf);
+	spliced_leftover(loop);
 	return true;
 }
 
@@ -909,6 +1102,7 @@ static int loop_setup(struct cfs_loop *loop, int master)
 	 * read several would serve them one after the other while the idle
 	 * loops, which the other requests' arrivals woke, find nothing. */
 	loop->drain_max = caio_ctx_backend(loop->ctx) == CAIO_BACKEND_SYNC ? 1 : CFS_DRAIN_MAX;
+	loop->pipes_max = CFS_SPLICE_PIPES;
 	arena_setup(loop);
 	loop->reqbuf = reqbuf_new(loop);
 	if (!loop->reqbuf)
@@ -943,6 +1137,8 @@ static void loop_free(struct cfs_loop *loop)
 	for (c = 0; c < CFS_NCLASS; c++)
 		for (i = 0; i < loop->npool[c]; i++)
 			free(loop->pool[c][i]);
+	for (i = 0; i < loop->npipes; i++)
+		pipe_close(loop->pipes[i]);
 	free(loop);
 }
 

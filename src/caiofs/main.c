@@ -92,6 +92,7 @@ static const struct fuse_opt cfs_opt_spec[] = {
 	CFS_OPT("spin_us=%u", spin_us, 0),
 	CFS_OPT("spin_us=", spin_us_set, 1),
 	CFS_OPT("read_ahead_kb=", read_ahead_kb_set, 1),
+	CFS_OPT("no_splice", no_splice, 1),
 	CFS_OPT("fuse_uring", fuse_uring, 1),
 	CFS_OPT("fuse_uring_depth=%u", fuse_uring_depth, 0),
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
@@ -162,6 +163,8 @@ static void usage(void)
 	       "    -o max_write=N         largest write request (default: 1 MiB)\n"
 	       "    -o max_background=N    asynchronous requests the kernel may queue (default: threads x queue_depth)\n"
 	       "    -o clone_fd            one FUSE device descriptor per loop\n"
+	       "    -o no_splice           read the data of large writes from /dev/fuse instead of\n"
+	       "                           splicing it into the source file (one more copy)\n"
 	       "    -o read_ahead_kb=N     kernel readahead of the mount (default: 1024)\n"
 	       "    -o fuse_uring          take FUSE requests through io_uring (Linux 6.14+, needs\n"
 	       "                           /sys/module/fuse/parameters/enable_uring = 1)\n"

@@ -131,7 +131,7 @@ struct totals {
 	struct caio_stats caio;
 	uint64_t flush_hist[16];
 	uint64_t deferred;
-	uint64_t dev_requests, ring_requests, ring_commands, ring_submits;
+	uint64_t dev_requests, spliced_writes, ring_requests, ring_commands, ring_submits;
 	uint64_t inodes, inode_bytes, table_bytes, cached_fds, fd_cache_size;
 };
 
@@ -197,6 +197,7 @@ static void totals_collect(struct totals *t)
 			t->flush_hist[j] += LOAD(st->flush_hist[j]);
 		t->deferred += LOAD(st->deferred);
 		t->dev_requests += LOAD(st->dev_requests);
+		t->spliced_writes += LOAD(st->spliced_writes);
 		t->ring_requests += LOAD(st->ring_requests);
 		t->ring_commands += LOAD(st->ring_commands);
 		t->ring_submits += LOAD(st->ring_submits);
@@ -271,6 +272,8 @@ static void text_header(FILE *f, const struct totals *t)
 		(unsigned long long)(t->table_bytes >> 10),
 		(unsigned long long)t->cached_fds,
 		(unsigned long long)t->fd_cache_size, cfs.handles ? "yes" : "no");
+	fprintf(f, "fuse: %llu requests from /dev/fuse, %llu writes spliced into the source (no copy through caiofs)\n",
+		(unsigned long long)t->dev_requests, (unsigned long long)t->spliced_writes);
 	if (cfs.opt.fuse_uring)
 		fprintf(f, "fuse_uring: %llu requests from io_uring, %llu from /dev/fuse; %llu replies in %llu io_uring_enter calls (%.2f per call)\n",
 			(unsigned long long)t->ring_requests,
@@ -413,9 +416,11 @@ static void write_json(FILE *f)
 	fputc(',', f);
 	json_inodes(f, &t);
 	fprintf(f, ",\"fuse\":{\"uring_requested\":%s,\"device_requests\":%llu,"
+		"\"spliced_writes\":%llu,"
 		"\"ring_requests\":%llu,\"ring_commands\":%llu,\"ring_submits\":%llu},",
 		cfs.opt.fuse_uring ? "true" : "false",
-		(unsigned long long)t.dev_requests, (unsigned long long)t.ring_requests,
+		(unsigned long long)t.dev_requests, (unsigned long long)t.spliced_writes,
+		(unsigned long long)t.ring_requests,
 		(unsigned long long)t.ring_commands, (unsigned long long)t.ring_submits);
 	json_ops(f, &t);
 	fprintf(f, "}\n");

@@ -67,6 +67,7 @@ static const struct {
 #ifdef URING_HAVE_FTRUNCATE
 	{ CAIO_OP_FTRUNCATE, IORING_OP_FTRUNCATE },
 #endif
+	{ CAIO_OP_SPLICE, IORING_OP_SPLICE },
 };
 
 /*
@@ -379,6 +380,11 @@ static void prep_meta(struct io_uring_sqe *sqe, caio_req *req)
 		io_uring_prep_ftruncate(sqe, req->fd, req->u.length);
 		break;
 #endif
+	case CAIO_OP_SPLICE:
+		io_uring_prep_splice(sqe, req->u.splice.fd_in, req->u.splice.off_in,
+				     req->fd, req->offset, req->u.splice.len,
+				     req->u.splice.flags);
+		break;
 	}
 }
 

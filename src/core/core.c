@@ -76,7 +76,8 @@ static void count_completion(caio_ctx *ctx, const caio_req *req, int64_t res)
 	}
 	if (req->op == CAIO_OP_READ || req->op == CAIO_OP_READV)
 		ctx->stats.bytes_read += res;
-	else if (req->op == CAIO_OP_WRITE || req->op == CAIO_OP_WRITEV)
+	else if (req->op == CAIO_OP_WRITE || req->op == CAIO_OP_WRITEV ||
+		 req->op == CAIO_OP_SPLICE)
 		ctx->stats.bytes_written += res;
 }
 
@@ -533,6 +534,28 @@ int caio_ftruncate(caio_ctx *ctx, int fd, int64_t length, caio_cb cb,
 	if (err)
 		return err;
 	req->u.length = length;
+	return req_queue(ctx, req, reqp);
+}
+
+int caio_splice(caio_ctx *ctx, int fd_in, int64_t off_in, int fd_out,
+		int64_t off_out, size_t nbytes, unsigned flags, caio_cb cb,
+		void *data, caio_req **reqp)
+{
+	caio_req *req;
+	int err;
+
+	if (fd_in < 0 || fd_out < 0)
+		return -EBADF;
+	if (off_in < -1 || off_out < -1)
+		return -EINVAL;
+	err = req_take(ctx, CAIO_OP_SPLICE, fd_out, cb, data, &req);
+	if (err)
+		return err;
+	req->offset = off_out;
+	req->u.splice.fd_in = fd_in;
+	req->u.splice.off_in = off_in;
+	req->u.splice.len = nbytes > CAIO_MAX_RW_COUNT ? CAIO_MAX_RW_COUNT : nbytes;
+	req->u.splice.flags = flags;
 	return req_queue(ctx, req, reqp);
 }
 

@@ -14,6 +14,15 @@ static size_t clamp_rw(size_t len)
 	return len > CAIO_MAX_RW_COUNT ? CAIO_MAX_RW_COUNT : len;
 }
 
+/* The offsets are copies: the request may run again after EINTR. */
+static int64_t run_splice(const caio_req *req)
+{
+	loff_t in = req->u.splice.off_in, out = req->offset;
+
+	return splice(req->u.splice.fd_in, in < 0 ? NULL : &in, req->fd,
+		      out < 0 ? NULL : &out, req->u.splice.len, req->u.splice.flags);
+}
+
 static int64_t run(const caio_req *req)
 {
 	switch (req->op) {
@@ -52,6 +61,8 @@ static int64_t run(const caio_req *req)
 			      req->u.two.newpath, req->u.two.flags);
 	case CAIO_OP_FTRUNCATE:
 		return ftruncate(req->fd, req->u.length);
+	case CAIO_OP_SPLICE:
+		return run_splice(req);
 	default:
 		errno = EINVAL;
 		return -1;

@@ -42,6 +42,7 @@ struct caio_req {
 		struct { const char *path; int flags; unsigned mask; struct statx *buf; } statx;
 		struct { const char *oldpath; const char *newpath; int newdirfd; unsigned flags; } two;	/* renameat, linkat, symlinkat (fd unused) */
 		int64_t length;								/* ftruncate */
+		struct { int fd_in; unsigned flags; int64_t off_in; size_t len; } splice;	/* fd, offset: the output */
 	} u;
 };
 

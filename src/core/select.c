@@ -350,6 +350,7 @@ const char *caio_op_name(enum caio_op op)
 		[CAIO_OP_UNLINKAT] = "unlinkat", [CAIO_OP_RENAMEAT] = "renameat",
 		[CAIO_OP_MKDIRAT] = "mkdirat", [CAIO_OP_SYMLINKAT] = "symlinkat",
 		[CAIO_OP_LINKAT] = "linkat", [CAIO_OP_FTRUNCATE] = "ftruncate",
+		[CAIO_OP_SPLICE] = "splice",
 	};
 
 	if ((unsigned)op >= CAIO_OP_COUNT)

@@ -83,6 +83,7 @@ enum caio_op {
 	CAIO_OP_SYMLINKAT,
 	CAIO_OP_LINKAT,
 	CAIO_OP_FTRUNCATE,
+	CAIO_OP_SPLICE,
 	CAIO_OP_COUNT
 };
 
@@ -233,6 +234,17 @@ int caio_linkat(caio_ctx *ctx, int olddirfd, const char *oldpath,
 		void *data, caio_req **reqp);
 int caio_ftruncate(caio_ctx *ctx, int fd, int64_t length, caio_cb cb,
 		   void *data, caio_req **reqp);
+
+/* splice(2): move up to nbytes between a pipe and another descriptor
+ * without copying them through user memory, e.g. the data of a FUSE write
+ * from the pipe /dev/fuse was spliced into, into the file.  off_in and
+ * off_out are the offsets in a file, -1 for a pipe (or to use and advance
+ * the file position); flags are SPLICE_F_*.  The result is the count moved,
+ * which may be short like the syscall's.  Runs in io_uring natively, in the
+ * pool otherwise; a pipe end may make it wait for the other end. */
+int caio_splice(caio_ctx *ctx, int fd_in, int64_t off_in, int fd_out,
+		int64_t off_out, size_t nbytes, unsigned flags, caio_cb cb,
+		void *data, caio_req **reqp);
 
 /*
  * Registered buffers.  The pages of the nr regions in iov are pinned once,

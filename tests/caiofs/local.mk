@@ -24,6 +24,7 @@ EXTRA_DIST += \
 	tests/caiofs/test_posix_diff.py \
 	tests/caiofs/test_readdir.py \
 	tests/caiofs/test_scale.py \
+	tests/caiofs/test_splice.py \
 	tests/caiofs/test_stress.py \
 	tests/caiofs/test_tools.py \
 	bench/caiofs-bench.sh \

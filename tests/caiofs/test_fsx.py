@@ -19,12 +19,13 @@ class FsxFailure(AssertionError):
 class Fsx:
 	"""One file, one in-memory model of its content, random operations."""
 
-	def __init__(self, path, source_path, seed, max_len, use_mmap=True):
+	def __init__(self, path, source_path, seed, max_len, use_mmap=True, max_write=65536):
 		self.path = path
 		self.source_path = source_path
 		self.seed = seed
 		self.rnd = random.Random(seed)
 		self.max_len = max_len
+		self.max_write = max_write
 		self.use_mmap = use_mmap
 		self.model = bytearray()
 		self.log = []
@@ -74,7 +75,7 @@ class Fsx:
 		self.compare(got, off, 'read')
 
 	def op_write(self):
-		off, size = self.span(self.max_len - 65536)
+		off, size = self.span(self.max_len - self.max_write, self.max_write)
 		data = self.rnd.randbytes(size)
 		self.log.append('write %d+%d' % (off, size))
 		if os.pwrite(self.fd, data, off) != size:
@@ -285,10 +286,10 @@ def fsx_seed():
 	return int(env) if env else random.SystemRandom().randrange(1 << 31)
 
 
-def run_fsx(m, ops, max_len, name='fsx', seed=None, use_mmap=True):
+def run_fsx(m, ops, max_len, name='fsx', seed=None, use_mmap=True, max_write=65536):
 	seed = fsx_seed() if seed is None else seed
 	print('fsx seed %d on %s' % (seed, m.mnt))
-	fsx = Fsx(m.path(name), m.spath(name), seed, max_len, use_mmap)
+	fsx = Fsx(m.path(name), m.spath(name), seed, max_len, use_mmap, max_write)
 	try:
 		fsx.run(ops)
 	finally:

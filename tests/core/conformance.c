@@ -1707,6 +1707,80 @@ out:
 		close(fd);
 }
 
+/*
+ * splice: a pipe's bytes into a file at an offset (how caiofs moves FUSE
+ * write data), a file's into a pipe, a short count when the pipe holds
+ * less, 0 at EOF, and the kernel's refusals as results.
+ */
+static void case_splice(void)
+{
+	enum { LEN = 3 * 4096 + 1000, AT = 4096 };
+	char *data = NULL, *back = NULL;
+	struct caio_stats st;
+	struct result r;
+	int pipefd[2] = { -1, -1 }, fd = -1, afd = -1;
+	struct meta m;
+	int i;
+
+	CHECK_EQ(meta_setup(&m), 0, "setting up");
+	data = malloc(LEN);
+	back = malloc(LEN);
+	CHECK(data && back, "malloc");
+	for (i = 0; i < LEN; i++)
+		data[i] = (char)(i * 7 + 3);
+	CHECK_SYS(pipe2(pipefd, O_CLOEXEC) == 0, "pipe2");
+	CHECK_SYS((fd = open_tmp("splice", O_RDWR | O_TRUNC)) >= 0, "open splice");
+	CHECK_EQ(write(pipefd[1], data, LEN), LEN, "filling the pipe");
+
+	CHECK_EQ(META(&m, CAIO_OP_SPLICE, caio_splice(m.ctx, pipefd[0], -1, fd, AT, LEN,
+			SPLICE_F_MOVE, record_cb, &r, NULL), &r), LEN, "splice pipe -> file");
+	CHECK_EQ(r.op, CAIO_OP_SPLICE, "caio_req_op() in the splice callback");
+	CHECK_EQ(file_size(fd), AT + LEN, "file size after the splice");
+	CHECK_EQ(pread(fd, back, LEN, AT), LEN, "reading the spliced bytes back");
+	CHECK(memcmp(back, data, LEN) == 0, "the file holds other bytes than the pipe had");
+	CHECK_EQ(lseek(fd, 0, SEEK_CUR), 0, "the file position moved (an offset was given)");
+	CHECK_EQ(get_stats(m.ctx, &st), 0, "caio_ctx_stats");
+	CHECK_EQ(st.bytes_written - m.before.bytes_written, LEN, "stats.bytes_written");
+
+	/* File to pipe, from an offset; then the pipe holds less than asked. */
+	CHECK_EQ(META(&m, CAIO_OP_SPLICE, caio_splice(m.ctx, fd, AT + 100, pipefd[1], -1, 500, 0,
+			record_cb, &r, NULL), &r), 500, "splice file -> pipe");
+	memset(back, 0, LEN);
+	CHECK_EQ(META(&m, CAIO_OP_SPLICE, caio_splice(m.ctx, pipefd[0], -1, fd, 0, 4096, 0,
+			record_cb, &r, NULL), &r), 500, "splice of a pipe holding less: short");
+	CHECK_EQ(pread(fd, back, 500, 0), 500, "reading them back");
+	CHECK(memcmp(back, data + 100, 500) == 0, "file -> pipe -> file changed the bytes");
+	CHECK_EQ(META(&m, CAIO_OP_SPLICE, caio_splice(m.ctx, fd, AT + LEN, pipefd[1], -1, 100, 0,
+			record_cb, &r, NULL), &r), 0, "splice from EOF");
+
+	/* What the kernel refuses comes back as the result. */
+	CHECK_SYS((afd = open_tmp("splice", O_WRONLY | O_APPEND)) >= 0, "open O_APPEND");
+	CHECK_EQ(write(pipefd[1], "x", 1), 1, "write to the pipe");
+	CHECK_EQ(META(&m, CAIO_OP_SPLICE, caio_splice(m.ctx, pipefd[0], -1, afd, 0, 1, 0,
+			record_cb, &r, NULL), &r), -EINVAL, "splice into an O_APPEND file");
+	CHECK_EQ(META(&m, CAIO_OP_SPLICE, caio_splice(m.ctx, fd, 0, afd, 0, 1, 0,
+			record_cb, &r, NULL), &r), -EINVAL, "splice with no pipe");
+	CHECK_EQ(META(&m, CAIO_OP_SPLICE, caio_splice(m.ctx, pipefd[0], -1, 1 << 20, 0, 1, 0,
+			record_cb, &r, NULL), &r), -EBADF, "splice into a closed descriptor");
+	CHECK_EQ(caio_splice(m.ctx, -1, -1, fd, 0, 1, 0, record_cb, &r, NULL), -EBADF,
+		 "caio_splice(fd_in -1)");
+	CHECK_EQ(caio_splice(m.ctx, pipefd[0], -1, fd, -2, 1, 0, record_cb, &r, NULL), -EINVAL,
+		 "caio_splice(off_out -2)");
+	CHECK_EQ(caio_ctx_pending(m.ctx), 0, "requests left after refused submissions");
+	CHECK_EQ(meta_check_routed(&m), 0, "pool accounting");
+out:
+	meta_cleanup(&m);
+	free(data);
+	free(back);
+	for (i = 0; i < 2; i++)
+		if (pipefd[i] >= 0)
+			close(pipefd[i]);
+	if (fd >= 0)
+		close(fd);
+	if (afd >= 0)
+		close(afd);
+}
+
 static void case_odirect(void)
 {
 	enum { N = 16, BLOCK = 4096 };
@@ -3098,6 +3172,7 @@ static const struct {
 	{ "wait-then-leave", case_wait_then_leave },
 	{ "metadata-files", case_metadata_files },
 	{ "metadata-names", case_metadata_names },
+	{ "splice", case_splice },
 	{ "odirect", case_odirect },
 	{ "fd-reuse", case_fd_reuse },
 	{ "nowait-refused", case_nowait_refused },
