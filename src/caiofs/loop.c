@@ -723,6 +723,37 @@ int cfs_loop_fetch_spliced(struct cfs_loop *loop, const void *data, size_t size)
 	return res;
 }
 
+/* Nothing to read now, or a request that went away: not the device's end. */
+static bool device_error_is_transient(int err)
+{
+	return err == EAGAIN || err == EINTR || err == ENOENT || err == ENODEV;
+}
+
+/* A kernel that will not splice /dev/fuse: read it from now on. */
+static void splice_refused(int err)
+{
+	if (!__atomic_exchange_n(&splice_disabled, 1, __ATOMIC_RELAXED))
+		cfs_log(LOG_WARNING, "splicing /dev/fuse: %s; writes are read from now on",
+			strerror(err));
+}
+
+/* The next request into mem, spliced when that pays; like read(2). */
+static ssize_t device_read(struct cfs_loop *loop, char *mem)
+{
+	if (splice_wanted(loop)) {
+		ssize_t n = device_splice(loop, mem);
+
+		if (n >= 0) {
+			loop->splice_credit--;
+			return n;
+		}
+		if (device_error_is_transient(errno))
+			return n;
+		splice_refused(errno);	/* and read instead */
+	}
+	return read(loop->devfd, mem, buf_room());
+}
+
 /* After the request was processed: data nobody took is dropped. */
 static void spliced_leftover(struct cfs_loop *loop)
 {
@@ -744,13 +775,7 @@ static bool device_one(struct cfs_loop *loop)
 			return false;	/* retried at the next wake-up */
 		loop->reqbuf_taken = false;
 	}
-	if (splice_wanted(loop)) {
-		n = device_splice(loop, buf_mem(loop->reqbuf));
-		if (n >= 0)
-			loop->splice_credit--;
-	} else {
-		n = read(loop->devfd, buf_mem(loop->reqbuf), buf_room());
-	}
+	n = device_read(loop, buf_mem(loop->reqbuf));
 	if (n < 0) {
 		if (errno == EINTR || errno == ENOENT)
 			return true;	/* ENOENT: the request was interrupted */
