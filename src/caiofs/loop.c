@@ -537,16 +537,22 @@ static void tmpfile_as_create(struct fuse_in_header *in)
  * answered already or came by another clone or the io_uring, and dropping
  * an interrupt unanswered is allowed.
  */
-static bool refuse_interrupt(struct cfs_loop *loop, const struct fuse_in_header *in)
+/* Answer the request unique with -err, without libfuse. */
+static void reply_raw_error(struct cfs_loop *loop, uint64_t unique, int err)
 {
 	struct fuse_out_header out = {
-		.len = sizeof(out), .error = -ENOSYS, .unique = in->unique,
+		.len = sizeof(out), .error = -err, .unique = unique,
 	};
 
+	if (write(loop->devfd, &out, sizeof(out)) < 0 && errno != ENOENT)
+		cfs_log(LOG_DEBUG, "answering request %llu: %m", (unsigned long long)unique);
+}
+
+static bool refuse_interrupt(struct cfs_loop *loop, const struct fuse_in_header *in)
+{
 	if (in->opcode != FUSE_INTERRUPT)
 		return false;
-	if (write(loop->devfd, &out, sizeof(out)) < 0 && errno != ENOENT)
-		cfs_log(LOG_DEBUG, "refusing an interrupt: %m");
+	reply_raw_error(loop, in->unique, ENOSYS);
 	return true;
 }
 
@@ -666,12 +672,15 @@ static int pipe_read_all(int fd, char *mem, size_t len)
  * Splice one request into a free pipe and read its headers into mem.  A
  * large write leaves its data in the pipe, which the loop then holds as
  * loop->spliced until cfs_write() takes it; anything else is read whole.
- * Returns the request's length, or -1 with errno like read(2).
+ * Returns the request's length, 0 for one that could not be read back,
+ * or -1 with errno like read(2).
  */
 static ssize_t device_splice(struct cfs_loop *loop, char *mem)
 {
 	struct cfs_pipe *p = &loop->pipes[loop->npipes - 1];
+	const struct fuse_in_header *in = (const void *)mem;
 	ssize_t n = splice(loop->devfd, NULL, p->wr, NULL, buf_room(), 0);
+	bool header_read = false;
 	size_t head;
 	int res;
 
@@ -685,15 +694,19 @@ static ssize_t device_splice(struct cfs_loop *loop, char *mem)
 		loop->npipes--;
 		return n;
 	}
-	if (!res)
+	if (!res) {
+		header_read = head >= sizeof(*in);
 		res = pipe_read_all(p->rd, mem + head, n - head);
+	}
 	if (res < 0) {
-		/* Cannot happen with an intact pipe; the request is lost. */
+		/* Cannot happen with an intact pipe: the request fails rather
+		 * than waits for an answer forever, if its header came back. */
 		cfs_log(LOG_ERR, "reading a request back from its pipe: %s", strerror(-res));
+		if (header_read && in->opcode != FUSE_FORGET && in->opcode != FUSE_BATCH_FORGET)
+			reply_raw_error(loop, in->unique, EIO);
 		loop->npipes--;
 		cfs_loop_pipe_done(loop, *p, false);
-		errno = EIO;
-		return 0;
+		return 0;	/* nothing to process */
 	}
 	return n;
 }

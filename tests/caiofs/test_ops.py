@@ -3,10 +3,12 @@ import errno
 import os
 import stat
 import socket
+import subprocess
 import time
 
 import pytest
 
+from conftest import mounted
 from cfsutil import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, RENAME_EXCHANGE,
 		     RENAME_NOREPLACE, UTIME_NOW, UTIME_OMIT, XATTR_CREATE,
 		     XATTR_REPLACE, errname, errno_of, fallocate, futimens, link_follow,
@@ -394,22 +396,32 @@ def test_tmpfile_unnamed_then_linked(mnt):
 	assert read_file(mnt.spath('d', 'kept')) == b'x' * 70000 + b'tail'
 
 
-def test_tmpfile_leaves_nothing_behind(mnt):
+def test_tmpfile_leaves_nothing_behind(mount_factory, backend, workdir):
 	"""Unnamed files that are closed vanish: no entry in the source, and
 	the daemon drops their descriptors once the kernel forgets them."""
-	fds_before = len(os.listdir('/proc/%d/fd' % mnt.pid))
-	free_before = os.statvfs(mnt.spath()).f_bfree
-	for _ in range(300):
-		fd = os.open(mnt.path(), os.O_TMPFILE | os.O_WRONLY, 0o644)
-		os.write(fd, b'y' * 65536)
-		os.close(fd)
-	assert os.listdir(mnt.spath()) == []
-	deadline = time.monotonic() + 10
-	while len(os.listdir('/proc/%d/fd' % mnt.pid)) > fds_before + 8:
-		assert time.monotonic() < deadline, 'daemon kept the descriptors of closed tmpfiles'
-		time.sleep(0.05)
-	# 300 x 64 KiB would be about 4,800 blocks of 4 KiB if they were kept
-	assert free_before - os.statvfs(mnt.spath()).f_bfree < 1000
+	# A source of its own: free space elsewhere moves with other tests.
+	src = os.path.join(workdir, 'tmpfile-src')
+	os.mkdir(src)
+	subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64m', 'caiofs-tmpfile', src], check=True)
+	try:
+		mnt = mount_factory(backend, src=src)
+		fds_before = len(os.listdir('/proc/%d/fd' % mnt.pid))
+		free_before = os.statvfs(src).f_bfree
+		for _ in range(300):
+			fd = os.open(mnt.path(), os.O_TMPFILE | os.O_WRONLY, 0o644)
+			os.write(fd, b'y' * 65536)
+			os.close(fd)
+		assert os.listdir(src) == []
+		deadline = time.monotonic() + 10
+		while len(os.listdir('/proc/%d/fd' % mnt.pid)) > fds_before + 8:
+			assert time.monotonic() < deadline, 'daemon kept the descriptors of closed tmpfiles'
+			time.sleep(0.05)
+		# 300 x 64 KiB would be 4,800 blocks of 4 KiB if they were kept
+		assert free_before - os.statvfs(src).f_bfree < 100
+		mnt.stop()
+	finally:
+		if mounted(src):
+			subprocess.run(['umount', '-l', src])
 
 
 def test_tmpfile_errors(mnt):
