@@ -527,16 +527,6 @@ static void tmpfile_as_create(struct fuse_in_header *in)
 		in->opcode = FUSE_CREATE;
 }
 
-/*
- * No caiofs operation waits on anything but the backing filesystem (locks
- * stay in the kernel), so an interrupt has nothing to stop.  libfuse 3.14
- * would keep one that arrives after its request was answered until the next
- * request, and leak it at unmount; ENOSYS instead tells the kernel to send no
- * more (fatal signals still abort requests not yet read).  The kernel finds
- * the request only on the descriptor that read it: ENOENT means it was
- * answered already or came by another clone or the io_uring, and dropping
- * an interrupt unanswered is allowed.
- */
 /* Answer the request unique with -err, without libfuse. */
 static void reply_raw_error(struct cfs_loop *loop, uint64_t unique, int err)
 {
@@ -548,6 +538,16 @@ static void reply_raw_error(struct cfs_loop *loop, uint64_t unique, int err)
 		cfs_log(LOG_DEBUG, "answering request %llu: %m", (unsigned long long)unique);
 }
 
+/*
+ * No caiofs operation waits on anything but the backing filesystem (locks
+ * stay in the kernel), so an interrupt has nothing to stop.  libfuse 3.14
+ * would keep one that arrives after its request was answered until the next
+ * request, and leak it at unmount; ENOSYS instead tells the kernel to send no
+ * more (fatal signals still abort requests not yet read).  The kernel finds
+ * the request only on the descriptor that read it: ENOENT means it was
+ * answered already or came by another clone or the io_uring, and dropping
+ * an interrupt unanswered is allowed.
+ */
 static bool refuse_interrupt(struct cfs_loop *loop, const struct fuse_in_header *in)
 {
 	if (in->opcode != FUSE_INTERRUPT)
