@@ -48,19 +48,15 @@
 #   sync   -> ioengine=psync, numjobs=1: one thread doing one syscall at a
 #             time is exactly what the sync backend is, whatever its QD.
 #             One difference stays: the sync backend reads into QD buffers,
-#             fio's job into one.  On this kind of virtual disk 1 MiB
-#             O_DIRECT reads into 8 different MiB run 12-15% slower than
-#             into one (caio-bench's sync backend at QD 8: 2.4k IOPS, 2.85k
-#             with every unit given the same buffer).  So in the 1 MiB
-#             sequential cells, whose depth SEQ_QD is this script's choice,
-#             the sync backend runs at SYNC_SEQ_QD=1, the depth its engine
-#             really has, into one buffer like fio's job.  Measured here with
-#             a plain loop of 1 MiB O_DIRECT preads into huge pages: 2,480
-#             reads a second into one buffer, 2,430 cycling through two, 1,930
-#             through eight; the virtual disk, not the I/O path, pays for the
-#             extra buffers.  The 4 KiB cells keep their depth (QD 32 and 128
-#             is what they measure: the batch of one flush); their buffers
-#             share one huge page.
+#             fio's job into one.  On this kind of virtual disk that alone
+#             costs 1 MiB O_DIRECT reads 20%: a plain loop of preads into
+#             huge pages ran 2,480 a second into one buffer, 2,430 cycling
+#             through two, 1,930 through eight.  So in the 1 MiB sequential
+#             cells, whose depth SEQ_QD is this script's choice, the sync
+#             backend runs at SYNC_SEQ_QD=1, the depth its engine really has,
+#             into one buffer like fio's job.  The 4 KiB cells keep their
+#             depth (QD 32 and 128 is what they measure: the batch of one
+#             flush); their buffers share one huge page.
 # Both sides submit the same way: fio by default hands each I/O to the kernel
 # as soon as it is ready (iodepth_batch_submit=1) and caio-bench then runs
 # with --batch=1.  It matters for the direct cells: on this kind of virtual
@@ -285,20 +281,20 @@ run_fio() {
 }
 
 run_cell() {	# NAME RW BS QD DIRECT
-	local backend i qd=$4
+	local backend i qd
 	for backend in $BACKENDS; do
-		set -- "$1" "$2" "$3" "$qd" "$5"
-		if [ "$backend" = sync ] && [ "$3" = 1m ]; then
-			set -- "$1" "$2" "$3" "$SYNC_SEQ_QD" "$5"
-		fi
+		qd=$4
+		case $backend:$2 in
+		sync:read | sync:write) qd=$SYNC_SEQ_QD ;;
+		esac
 		for i in $(seq "$REPEAT"); do
 			echo "  $1 $backend ($i/$REPEAT)" >&2
 			if [ $((i % 2)) = 1 ]; then
-				run_caio "$1" "$backend" "$2" "$3" "$4" "$5"
-				run_fio "$1" "$backend" "$2" "$3" "$4" "$5"
+				run_caio "$1" "$backend" "$2" "$3" "$qd" "$5"
+				run_fio "$1" "$backend" "$2" "$3" "$qd" "$5"
 			else
-				run_fio "$1" "$backend" "$2" "$3" "$4" "$5"
-				run_caio "$1" "$backend" "$2" "$3" "$4" "$5"
+				run_fio "$1" "$backend" "$2" "$3" "$qd" "$5"
+				run_caio "$1" "$backend" "$2" "$3" "$qd" "$5"
 			fi
 		done
 	done
