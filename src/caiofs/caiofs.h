@@ -112,6 +112,7 @@ struct cfs_io {
 	int64_t len;			/* fallocate length */
 	void *request_buffer;		/* a FUSE request buffer held until completion */
 	struct cfs_pipe pipe;		/* CAIO_OP_SPLICE: the pipe holding the data */
+	bool bulk;			/* a large buffered write: cfs_loop_stay_on_cpu() */
 };
 
 /* The daemon. */
@@ -218,6 +219,7 @@ bool cfs_loop_data_is_stable(struct cfs_loop *loop, const void *p);
 bool cfs_loop_take_spliced(struct cfs_loop *loop, const void *data, struct cfs_pipe *pipe);
 int cfs_loop_fetch_spliced(struct cfs_loop *loop, const void *data, size_t size);
 void cfs_loop_pipe_done(struct cfs_loop *loop, struct cfs_pipe pipe, bool empty);
+void cfs_loop_stay_on_cpu(struct cfs_loop *loop);
 
 /* ring.c */
 struct cfs_ring;

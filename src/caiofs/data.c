@@ -20,6 +20,10 @@
  * the FUSE request buffer until they complete (no copy). */
 #define CFS_WRITE_COPY_MAX	(64u << 10)
 
+/* Buffered writes from this size are copied by a kernel worker that had
+ * better run where the data is cached: see cfs_loop_stay_on_cpu(). */
+#define CFS_BULK_WRITE		(64u << 10)
+
 static struct cfs_io *io_new(fuse_req_t req, enum caio_op op, int fd)
 {
 	struct cfs_io *io = calloc(1, sizeof(*io));
@@ -69,6 +73,8 @@ static void io_done(caio_req *r, int64_t res, void *data)
 	struct cfs_io *io = data;
 
 	io_reply(io, res);
+	if (io->bulk)
+		cfs_loop_stay_on_cpu(io->loop);
 	if (io->op == CAIO_OP_SPLICE && res == (int64_t)io->size) {
 		/* All of it went: the pipe is empty, for the next write. */
 		cfs_loop_pipe_done(io->loop, io->pipe, true);
@@ -114,7 +120,11 @@ void cfs_io_fail(struct cfs_io *io, int res)
 /* Called by the loop for a deferred request, and by handlers. */
 void cfs_io_start(struct cfs_io *io)
 {
-	int res = cfs_io_submit(io);
+	int res;
+
+	if (io->bulk)
+		cfs_loop_stay_on_cpu(io->loop);
+	res = cfs_io_submit(io);
 
 	if (res == -EAGAIN) {
 		cfs_loop_defer(io->loop, io);
@@ -272,6 +282,7 @@ void cfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	}
 	io->size = size;
 	io->off = off;
+	io->bulk = !direct && size >= CFS_BULK_WRITE;
 	cfs_io_start(io);
 }
 
