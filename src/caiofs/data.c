@@ -20,8 +20,9 @@
  * the FUSE request buffer until they complete (no copy). */
 #define CFS_WRITE_COPY_MAX	(64u << 10)
 
-/* Buffered writes from this size are copied by a kernel worker that had
- * better run where the data is cached: see cfs_loop_stay_on_cpu(). */
+/* Buffered writes from this size are copied by a worker thread (io-wq, the
+ * pool) that had better run where the data is cached: see
+ * cfs_loop_stay_on_cpu(). */
 #define CFS_BULK_WRITE		(64u << 10)
 
 static struct cfs_io *io_new(fuse_req_t req, enum caio_op op, int fd)
