@@ -12,10 +12,13 @@ import time
 
 import pytest
 
-from conftest import CAIOFS, CAIOFS_STAT, build_dir, fusermount_u, mounted, unmount
+from conftest import (CAIOFS, CAIOFS_STAT, backend_expected, build_dir, configured,
+		      fusermount_u, mounted, unmount)
 from test_ops import read_file, write_file
 
 MiB = 1 << 20
+# config.h's symbol for the library each kernel backend is built on
+BUILT_WITH = {'uring': 'HAVE_LIBURING', 'linux': 'HAVE_LIBAIO'}
 
 
 def run_caiofs(args, timeout=20, env=None):
@@ -791,6 +794,8 @@ def test_automatic_fallback_is_logged(mount_factory, denied, expected):
 	"""In a sandbox without io_uring (seccomp), automatic selection falls back
 	and says why, at mount time and in caiofs-stat."""
 	from cfsutil import deny_syscalls
+	if expected == 'linux' and not backend_expected('linux'):
+		expected = 'thread'	# a build without libaio, or no AIO here
 	m = mount_factory('auto', preexec_fn=deny_syscalls(*denied))
 	stats = m.stat_json()
 	assert stats['backend'] == expected, stats['selection']
@@ -819,8 +824,31 @@ def test_requested_backend_unavailable_refuses(workdir, name, denied):
 		if mounted(mnt):
 			fusermount_u(mnt, lazy=True)
 	assert res.returncode != 0 and res.returncode < 128, res.stderr
+	if not configured(BUILT_WITH[name]):
+		# the reason is the build's, not the sandbox's
+		assert name in res.stderr and 'not built in' in res.stderr, res.stderr
+		return
 	assert name in res.stderr and ('ENOSYS' in res.stderr or 'not implemented' in
 					  res.stderr.lower()), res.stderr
+
+
+@pytest.mark.skipif(configured('HAVE_LIBURING'), reason='caiofs was built with liburing')
+def test_fuse_uring_needs_liburing(workdir):
+	"""A caiofs built without liburing refuses -o fuse_uring and says why."""
+	src, mnt = os.path.join(workdir, 'src'), os.path.join(workdir, 'mnt')
+	os.mkdir(src)
+	os.mkdir(mnt)
+	try:
+		res = subprocess.run([CAIOFS, '-f', '-o', 'fuse_uring', src, mnt],
+				     capture_output=True, text=True, timeout=20,
+				     stdin=subprocess.DEVNULL)
+	except subprocess.TimeoutExpired:
+		pytest.fail('caiofs -o fuse_uring mounted without liburing')
+	finally:
+		if mounted(mnt):
+			fusermount_u(mnt, lazy=True)
+	assert res.returncode == 1, res.stderr
+	assert 'fuse_uring' in res.stderr and 'liburing' in res.stderr, res.stderr
 
 
 def caiofs_options_from_help():

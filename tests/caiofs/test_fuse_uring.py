@@ -6,14 +6,20 @@ import random
 
 import pytest
 
+from conftest import configured
 from test_ops import read_file, write_file
 
 ENABLE = '/sys/module/fuse/parameters/enable_uring'
 MiB = 1 << 20
 
-pytestmark = pytest.mark.skipif(
-	not os.path.exists(ENABLE) or os.geteuid() != 0,
-	reason='needs root and a kernel with FUSE over io_uring (CONFIG_FUSE_IO_URING, 6.14+)')
+pytestmark = [
+	pytest.mark.skipif(not os.path.exists(ENABLE) or os.geteuid() != 0,
+			   reason='needs root and a kernel with FUSE over io_uring '
+			   '(CONFIG_FUSE_IO_URING, 6.14+)'),
+	# test_daemon.py checks that such a build refuses -o fuse_uring
+	pytest.mark.skipif(not configured('HAVE_LIBURING'),
+			   reason='caiofs was built without liburing'),
+]
 
 
 @pytest.fixture

@@ -11,8 +11,15 @@ from cfsutil import errname, errno_of
 from test_ops import read_file, write_file
 
 
+# A make run by the tests must not inherit the flags of a make that runs the
+# suite (make -s check would silence its "up to date").
+CLEAN_ENV = {k: v for k, v in os.environ.items()
+	     if k not in ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES')}
+
+
 def run(cmd, cwd=None, timeout=120):
-	res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+	res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+			     env=CLEAN_ENV)
 	assert res.returncode == 0, '%s failed (%d):\n%s%s' % (' '.join(cmd), res.returncode,
 							    res.stdout[-2000:], res.stderr[-2000:])
 	return res.stdout
