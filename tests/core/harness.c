@@ -95,6 +95,13 @@ static void on_time_limit(int sig)
 	_exit(T_EXIT_HARD);
 }
 
+static int time_scale = 1;	/* set by t_init, before any thread */
+
+int t_time_scale(void)
+{
+	return time_scale;
+}
+
 void t_init(const char *program, const char *suite, unsigned seconds)
 {
 	const char *scale = getenv("CAIO_TEST_TIME_SCALE");
@@ -103,7 +110,8 @@ void t_init(const char *program, const char *suite, unsigned seconds)
 	program_name = program;
 	suite_name = suite;
 	if (scale && atoi(scale) > 0)
-		seconds *= (unsigned)atoi(scale);
+		time_scale = atoi(scale);
+	seconds *= (unsigned)time_scale;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_time_limit;
 	sigaction(SIGALRM, &sa, NULL);

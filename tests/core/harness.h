@@ -16,8 +16,9 @@
 #define T_EXIT_HARD	99
 
 /* Failure detection only: how long a check waits for something that should
- * happen at once (a completion, a readable eventfd) before calling it lost. */
-#define T_LOST_MS	10000
+ * happen at once (a completion, a readable eventfd) before calling it lost.
+ * Stretched like the suite's time limit by CAIO_TEST_TIME_SCALE (valgrind). */
+#define T_LOST_MS	(10000 * t_time_scale())
 
 /*
  * Checks.  Each case function has one cleanup label "out"; a failed check
@@ -59,6 +60,9 @@ const char *t_errno_name(int64_t err);
 /* Suite and case bookkeeping.  t_init() also arms the time limit: seconds,
  * multiplied by $CAIO_TEST_TIME_SCALE (e.g. 10 under valgrind). */
 void t_init(const char *program, const char *suite, unsigned seconds);
+/* CAIO_TEST_TIME_SCALE, 1 if unset: how much slower than native the
+ * suite runs (under valgrind). */
+int t_time_scale(void);
 bool t_case_selected(const char *name);	/* argv filter, see t_set_filter */
 void t_set_filter(const char *name);
 void t_begin(const char *name);
