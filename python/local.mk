@@ -108,9 +108,28 @@ install-exec-hook-python:
 	cd "$(DESTDIR)$(pycaioexecdir)" && \
 	rm -f _caio.la && mv -f _caio.so "_caio$(PYTHON_EXT_SUFFIX)"
 
+# The dist-info pip would write next to the package, so that
+# importlib.metadata, pip list and the requirement checks of dependents
+# (aiofile wants caio~=0.9) see this caio; its RECORD lets pip uninstall it.
+pycaio_version = `sed -n 's/^__version__ = "\(.*\)"$$/\1/p' $(srcdir)/python/caio/version.py`
+install-data-hook: install-data-hook-python
+install-data-hook-python:
+	v=$(pycaio_version) && d="$(DESTDIR)$(pycaiodir)/caio-$$v.dist-info" && \
+	$(MKDIR_P) "$$d" && \
+	{ echo "Metadata-Version: 2.1"; echo "Name: caio"; echo "Version: $$v"; \
+	  echo "Summary: Asynchronous file I/O (io_uring, Linux AIO, threads) on libcaio;" \
+	       "a drop-in replacement for the caio package"; \
+	  echo "Requires-Python: >=3.8"; } > "$$d/METADATA" && \
+	echo make > "$$d/INSTALLER" && \
+	{ for f in $(pycaio_py) python/caio/py.typed; do echo "caio/`basename $$f`,,"; done; \
+	  echo "caio/_caio$(PYTHON_EXT_SUFFIX),,"; \
+	  for f in METADATA INSTALLER RECORD; do echo "caio-$$v.dist-info/$$f,,"; done; \
+	} > "$$d/RECORD"
+
 uninstall-hook: uninstall-hook-python
 uninstall-hook-python:
 	rm -rf "$(DESTDIR)$(pycaioexecdir)/_caio$(PYTHON_EXT_SUFFIX)" "$(DESTDIR)$(pycaioexecdir)/__pycache__"
+	rm -rf "$(DESTDIR)$(pycaiodir)/caio-$(pycaio_version).dist-info"
 	-rmdir "$(DESTDIR)$(pycaioexecdir)" 2>/dev/null
 
 clean-local: clean-local-python
@@ -118,5 +137,5 @@ clean-local-python:
 	-rm -rf python/caio/__pycache__ python/build python/*.egg-info
 	if test "$(srcdir)" != "."; then rm -f $(pycaio_py) python/caio/py.typed; fi
 
-.PHONY: install-exec-hook-python uninstall-hook-python clean-local-python
+.PHONY: install-exec-hook-python install-data-hook-python uninstall-hook-python clean-local-python
 endif

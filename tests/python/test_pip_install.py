@@ -102,3 +102,52 @@ def test_pip_install_no_build_isolation(pip_available, tmp_path, libcaio):
     ran = res.stdout.split()
     # The native thread pool always works, and so does the pure Python one.
     assert "thread" in ran and "python" in ran, ran
+
+
+def make_in_builddir(*targets, timeout=300):
+    """make TARGETS in the build tree, not as part of the make running the suite."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    return subprocess.run(["make", *targets], cwd=TOP_BUILDDIR, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.timeout(600)
+def test_make_install_writes_metadata(tmp_path):
+    """make install gives the package the dist-info pip would: importlib.metadata
+    and pip see caio at the package's version, every file RECORD names is
+    there, and make uninstall takes it all away again."""
+    if not TOP_BUILDDIR or not os.path.exists(os.path.join(TOP_BUILDDIR, "Makefile")):
+        pytest.skip("not run from a configured build tree")
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    destdir = str(tmp_path / "dest")
+    res = make_in_builddir("install", "DESTDIR=" + destdir)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    infos = [os.path.join(root, d) for root, dirs, _ in os.walk(destdir)
+             for d in dirs if d.startswith("caio-") and d.endswith(".dist-info")]
+    assert len(infos) == 1, infos
+    site = os.path.dirname(infos[0])
+    libdirs = {os.path.dirname(os.path.join(root, f)) for root, _, files in os.walk(destdir)
+               for f in files if f.startswith("libcaio.so")}
+    code = textwrap.dedent("""
+        import importlib.metadata as md, os, sys
+        import caio
+        assert caio.__file__.startswith(sys.argv[1]), caio.__file__
+        dist = md.distribution("caio")
+        assert dist.version == caio.__version__, (dist.version, caio.__version__)
+        missing = [str(f) for f in dist.files if not os.path.exists(f.locate())]
+        assert not missing, missing
+        assert any(str(f).startswith("caio/_caio") for f in dist.files), dist.files
+        print(dist.version)
+    """)
+    env = subprocess_env(PYTHONPATH=site, LD_LIBRARY_PATH=":".join(sorted(libdirs)))
+    res = subprocess.run([sys.executable, "-c", code, site], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().startswith("0.9.")
+    res = make_in_builddir("uninstall", "DESTDIR=" + destdir)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert not os.path.exists(infos[0])
+    left = [os.path.join(root, f) for root, _, files in os.walk(destdir) for f in files]
+    assert not left, left
