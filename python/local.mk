@@ -110,7 +110,7 @@ install-exec-hook-python:
 
 # The dist-info pip would write next to the package, so that
 # importlib.metadata, pip list and the requirement checks of dependents
-# (aiofile wants caio~=0.9) see this caio; its RECORD lets pip uninstall it.
+# (aiofile requires caio 0.9.x) see this caio; its RECORD lets pip uninstall it.
 pycaio_version = `sed -n 's/^__version__ = "\(.*\)"$$/\1/p' $(srcdir)/python/caio/version.py`
 install-data-hook: install-data-hook-python
 install-data-hook-python:
