@@ -38,8 +38,9 @@ def test_version_and_help():
 		assert word in text, '--help does not mention %s' % word
 
 
-def refuses(workdir, args, must_mention, env=None):
-	"""caiofs given args exits non-zero at once, naming the problem, mounting nothing."""
+def refuses(workdir, args, must_mention, env=None, status=None):
+	"""caiofs given args exits non-zero (status, if given) at once, naming the
+	problem, mounting nothing."""
 	try:
 		res = run_caiofs(['-f'] + args, env=env)
 	except subprocess.TimeoutExpired:
@@ -51,6 +52,9 @@ def refuses(workdir, args, must_mention, env=None):
 				pytest.fail('caiofs %s mounted %s' % (' '.join(args), dirpath))
 	assert res.returncode != 0, 'caiofs %s exited 0' % ' '.join(args)
 	assert res.returncode < 128, 'caiofs crashed: status %d\n%s' % (res.returncode, res.stderr)
+	if status is not None:
+		assert res.returncode == status, 'caiofs %s exited %d, not %d\n%s' % (
+			' '.join(args), res.returncode, status, res.stderr)
 	text = res.stderr.lower()
 	for word in must_mention:
 		choices = word if isinstance(word, tuple) else (word,)
@@ -838,17 +842,7 @@ def test_fuse_uring_needs_liburing(workdir):
 	src, mnt = os.path.join(workdir, 'src'), os.path.join(workdir, 'mnt')
 	os.mkdir(src)
 	os.mkdir(mnt)
-	try:
-		res = subprocess.run([CAIOFS, '-f', '-o', 'fuse_uring', src, mnt],
-				     capture_output=True, text=True, timeout=20,
-				     stdin=subprocess.DEVNULL)
-	except subprocess.TimeoutExpired:
-		pytest.fail('caiofs -o fuse_uring mounted without liburing')
-	finally:
-		if mounted(mnt):
-			fusermount_u(mnt, lazy=True)
-	assert res.returncode == 1, res.stderr
-	assert 'fuse_uring' in res.stderr and 'liburing' in res.stderr, res.stderr
+	refuses(workdir, ['-o', 'fuse_uring', src, mnt], ['fuse_uring', 'liburing'], status=1)
 
 
 def caiofs_options_from_help():

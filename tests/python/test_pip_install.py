@@ -106,8 +106,7 @@ def test_pip_install_no_build_isolation(pip_available, tmp_path, libcaio):
 
 def make_in_builddir(*targets, timeout=300):
     """make TARGETS in the build tree, not as part of the make running the suite."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    env = subprocess_env(MAKEFLAGS=None, MFLAGS=None, MAKELEVEL=None, MAKEOVERRIDES=None)
     return subprocess.run(["make", *targets], cwd=TOP_BUILDDIR, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
