@@ -224,6 +224,20 @@ class Workloads:
 							 res.stderr.strip()[:40])
 		return time.monotonic() - start
 
+	def dbench(self, d):
+		"""dbench, 4 clients for --runtime seconds: its MB/s.  Its load file
+		mixes creates, renames, unlinks, stats, directory scans, locks, small
+		reads and writes and fsyncs, as a file server sees them."""
+		work = os.path.join(d, 'dbench')
+		os.mkdir(work)
+		res = run_group(['dbench', '-D', work, '-t', str(self.opts.runtime), '4'])
+		match = re.search(r'Throughput ([0-9.]+) MB/sec', res.stdout)
+		if res.returncode != 0 or not match:
+			lines = (res.stderr or res.stdout).strip().splitlines()
+			return 'FAIL(%s)' % (lines[-1][:40] if lines else 'exit %d' % res.returncode)
+		shutil.rmtree(work)
+		return float(match.group(1))
+
 
 # name, method, unit, "time" (lower is better) or "rate"
 WORKLOADS = [
@@ -486,6 +500,8 @@ def main():
 		       help='small sizes and short runs (a few minutes in total)')
 	p.add_argument('--million', action='store_true',
 		       help='add create/stat/readdir/unlink of 1,000,000 files (slow)')
+	p.add_argument('--dbench', action='store_true',
+		       help='add dbench with 4 clients for --runtime seconds (needs dbench)')
 	p.add_argument('--seq-size', type=parse_size, help='sequential file size (1G; quick 256M)')
 	p.add_argument('--rand-size', type=parse_size, help='random I/O file size (1G; quick 256M)')
 	p.add_argument('--runtime', type=int, help='seconds per random workload (10; quick 3)')
@@ -524,6 +540,10 @@ def main():
 		opts.rounds = 1
 	if opts.million:
 		WORKLOADS.append(('files 1,000,000', 'files_million', 's', 'time'))
+	if opts.dbench or 'dbench' in (opts.workloads or '').split(','):
+		if not shutil.which('dbench'):
+			sys.exit('caiofs-bench: dbench is missing (apt-get install dbench)')
+		WORKLOADS.append(('dbench 4 clients', 'dbench', 'MB/s', 'rate'))
 	if opts.workloads:
 		wanted = opts.workloads.split(',')
 		unknown = set(wanted) - {w[1] for w in WORKLOADS}

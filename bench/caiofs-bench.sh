@@ -1,7 +1,7 @@
 #!/bin/sh
 # caiofs-bench.sh - benchmark caiofs (every backend) against the raw source, bindfs, mergerfs and passthrough_ll.
 #
-# usage: bench/caiofs-bench.sh [--quick] [--million] [other caiofs-bench.py options]
+# usage: bench/caiofs-bench.sh [--quick] [--million] [--dbench] [other caiofs-bench.py options]
 # Run as root from the build directory (or set CAIOFS=/path/to/caiofs).
 # Example: cd /tmp/build && sudo /path/to/src/bench/caiofs-bench.sh --quick
 # Needs fio, fusermount3, gcc, pkg-config, libfuse3-dev (for passthrough_ll),

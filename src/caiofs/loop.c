@@ -557,8 +557,47 @@ static bool refuse_interrupt(struct cfs_loop *loop, const struct fuse_in_header 
 	return true;
 }
 
+static void resubmit_deferred(struct cfs_loop *loop);
+static void loop_flush(struct cfs_loop *loop);
+static void ring_submit(struct cfs_loop *loop, bool get_events);
+
+/* The requests whose handler only submits to caio; the others run to the
+ * end in the handler. */
+static bool is_caio_request(unsigned opcode)
+{
+	switch (opcode) {
+	case FUSE_READ: case FUSE_WRITE: case FUSE_FSYNC: case FUSE_FSYNCDIR:
+	case FUSE_FALLOCATE:
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Before a handler that runs synchronously: it may take long (a create on
+ * ext4 here takes 0.3-0.8 ms), so first hand the kernel what this drain
+ * queued and answer what has completed.  Otherwise a write read earlier in
+ * the drain waits for every metadata request after it.  dbench, 4 clients,
+ * four alternating runs: its writes took 0.38-0.47 ms on average before,
+ * 0.20-0.32 ms after (passthrough_ll, which writes inline: 0.10 ms).
+ */
+static void before_sync_handler(struct cfs_loop *loop, const struct fuse_in_header *in)
+{
+	if (is_caio_request(in->opcode) || !caio_ctx_pending(loop->ctx))
+		return;
+	resubmit_deferred(loop);
+	loop_flush(loop);
+	if (caio_reap(loop->ctx, 0) > 0) {
+		resubmit_deferred(loop);
+		loop_flush(loop);
+		if (loop->ring)
+			ring_submit(loop, false);
+	}
+}
+
 static void process_request(struct cfs_loop *loop, struct fuse_buf *fbuf)
 {
+	before_sync_handler(loop, fbuf->mem);
 	negotiate_init(fbuf->mem);
 	track_start(loop, fbuf->mem);
 	if (refuse_interrupt(loop, fbuf->mem))
@@ -823,9 +862,6 @@ static unsigned device_drain(struct cfs_loop *loop)
 			break;
 	return i;
 }
-
-static void loop_flush(struct cfs_loop *loop);
-static void ring_submit(struct cfs_loop *loop, bool get_events);
 
 /* The same for the requests the ring has delivered. */
 static unsigned ring_drain(struct cfs_loop *loop)
