@@ -557,7 +557,7 @@ static bool refuse_interrupt(struct cfs_loop *loop, const struct fuse_in_header 
 	return true;
 }
 
-static void resubmit_deferred(struct cfs_loop *loop);
+static unsigned submit_and_reap(struct cfs_loop *loop);
 static void loop_flush(struct cfs_loop *loop);
 static void ring_submit(struct cfs_loop *loop, bool get_events);
 
@@ -585,14 +585,8 @@ static void before_sync_handler(struct cfs_loop *loop, const struct fuse_in_head
 {
 	if (is_caio_request(in->opcode) || !caio_ctx_pending(loop->ctx))
 		return;
-	resubmit_deferred(loop);
-	loop_flush(loop);
-	if (caio_reap(loop->ctx, 0) > 0) {
-		resubmit_deferred(loop);
-		loop_flush(loop);
-		if (loop->ring)
-			ring_submit(loop, false);
-	}
+	if (submit_and_reap(loop) && loop->ring)
+		ring_submit(loop, false);
 }
 
 static void process_request(struct cfs_loop *loop, struct fuse_buf *fbuf)
@@ -967,6 +961,25 @@ static void loop_flush(struct cfs_loop *loop)
 		cfs_stats_flush(&loop->stats, n);
 }
 
+/*
+ * Hand the kernel what is queued, deferred requests first, then answer what
+ * has completed: cached reads often complete inside the submission itself,
+ * and are better answered now than after another trip through epoll.
+ * Returns the completions run.
+ */
+static unsigned submit_and_reap(struct cfs_loop *loop)
+{
+	int res;
+
+	resubmit_deferred(loop);
+	loop_flush(loop);
+	if (!caio_ctx_pending(loop->ctx) || (res = caio_reap(loop->ctx, 0)) <= 0)
+		return 0;
+	resubmit_deferred(loop);
+	loop_flush(loop);
+	return res;
+}
+
 /* ---- the loop ------------------------------------------------------------ */
 
 static void loop_finish(struct cfs_loop *loop)
@@ -1127,15 +1140,7 @@ static void *loop_main(void *arg)
 			else
 				loop->stopping = true;
 		}
-		resubmit_deferred(loop);
-		loop_flush(loop);
-		/* Cached reads often complete inside the submission itself:
-		 * reply now rather than after another trip through epoll. */
-		if (caio_ctx_pending(loop->ctx) && (res = caio_reap(loop->ctx, 0)) > 0) {
-			reaped += res;
-			resubmit_deferred(loop);
-			loop_flush(loop);
-		}
+		reaped += submit_and_reap(loop);
 		/* Every reply of this iteration in one io_uring_enter, which
 		 * also brings the requests that came meanwhile. */
 		if (loop->ring) {
