@@ -10,6 +10,7 @@ import argparse
 import errno
 import gzip
 import json
+import mmap
 import os
 import re
 import shutil
@@ -150,6 +151,7 @@ class Workloads:
 		path = os.path.join(d, 'seq.dat')
 		if os.path.exists(path):
 			os.unlink(path)
+		os.sync()		# the previous turn's dirty data is not this one's to write
 		start = time.monotonic()
 		fio(['--filename=seq.dat', '--rw=write', '--bs=1M', '--size=%d' % self.opts.seq_size,
 		     '--ioengine=psync', '--end_fsync=1', '--fallocate=none'], d)
@@ -312,20 +314,46 @@ def build_passthrough_ll(tmp):
 	return exe
 
 
+def write_zeros(path, size):
+	"""Create path with size bytes of zeros really written (O_DIRECT, so it
+	takes seconds and leaves no page cache behind)."""
+	chunk = 64 * MiB
+	size = (size + 4095) & ~4095	# O_DIRECT writes whole pages
+	buf = mmap.mmap(-1, chunk)		# page aligned, as O_DIRECT wants
+	fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o600)
+	try:
+		os.posix_fallocate(fd, 0, size)
+		done = 0
+		while done < size:
+			n = min(chunk, size - done)
+			done += os.pwrite(fd, memoryview(buf)[:n], done)
+		os.fsync(fd)
+	finally:
+		os.close(fd)
+		buf.close()
+
+
 class LoopSource:
-	"""A fresh ext4 on a loop device (direct I/O to a preallocated image) to
+	"""A fresh ext4 on a loop device (direct I/O to an image file) to
 	serve as the source.  On this kind of machine the root ext4 (mounted
 	with discard) is no baseline for the metadata workloads: the same raw
 	tar -x of /usr/include took from 0.25 s to 9 s depending on the
 	directory and on what was deleted before; on a fresh filesystem it
-	takes 0.3 s every time."""
+	takes 0.3 s every time.
+
+	The image is written through once before mkfs.  Preallocated but
+	never written, its blocks are unwritten extents on the root ext4 (and
+	discarded on the virtual disk): the first write to a region cost more
+	than a rewrite, 1 GiB with fsync ran at 656 MiB/s raw the first time
+	and about 900 after, and which filesystem's turn met fresh regions was
+	luck (ext4 spreads each new top-level directory over another block
+	group)."""
 
 	def __init__(self, scratch, size):
 		self.image = os.path.join(scratch, 'source.img')
 		self.dir = os.path.join(scratch, 'srcfs')
 		self.dev = None
-		with open(self.image, 'wb') as f:
-			os.posix_fallocate(f.fileno(), 0, size)
+		write_zeros(self.image, size)
 		subprocess.run(['mkfs.ext4', '-q', '-F', '-E', 'nodiscard', self.image], check=True)
 		self.dev = subprocess.run(['losetup', '--find', '--show', '--direct-io=on', self.image],
 					  check=True, capture_output=True, text=True).stdout.strip()
@@ -379,6 +407,56 @@ def set_enable_uring(value):
 	with open(ENABLE_URING, 'w') as f:
 		f.write(value)
 	return old
+
+
+PAGE_REPORTING = '/sys/module/page_reporting/parameters/page_reporting_order'
+
+
+def pause_page_reporting():
+	"""Stop the guest from handing its free memory back to the hypervisor
+	(virtio-balloon free page reporting) for the run; returns the old
+	setting, or None where there is none to change.  With it on, every page
+	freed (a deleted file's page cache) went back to the host within seconds
+	and the next page-cache allocation faulted on the host: 2 GiB written
+	through caiofs-sync to a tmpfs ran at 400-445 MiB/s, and at 1,124-1,207
+	with reporting off, as on a machine of its own.  The FUSE filesystems
+	paid twice what raw did (a page cache on each side of the daemon).  No
+	order is reported once the threshold is above the largest the buddy
+	allocator has."""
+	if not os.path.exists(PAGE_REPORTING):
+		return None
+	with open(PAGE_REPORTING) as f:
+		old = f.read().strip()
+	with open('/proc/buddyinfo') as f:
+		orders = max(len(l.split()) - 4 for l in f if l.strip())
+	try:
+		with open(PAGE_REPORTING, 'w') as f:
+			f.write(str(orders))
+	except OSError as e:
+		log('free page reporting stays on (order %s): %s' % (old, e))
+		return None
+	try:
+		prefault_memory()
+	except OSError as e:
+		log('could not take memory back from the host: %s' % e)
+	return old
+
+
+def resume_page_reporting(old):
+	with open(PAGE_REPORTING, 'w') as f:
+		f.write(old)
+
+
+def prefault_memory():
+	"""Take back from the host, once, the memory the run's page caches will
+	use (a third of what is available, 8 GiB at most): touched and freed,
+	it stays the guest's while reporting is off."""
+	with open('/proc/meminfo') as f:
+		avail = next(int(l.split()[1]) << 10 for l in f if l.startswith('MemAvailable:'))
+	size = min(8 << 30, avail // 3) & ~(MiB - 1)
+	if size:
+		mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS |
+			  mmap.MAP_POPULATE).close()
 
 
 def set_pipe_max_size(size):
@@ -438,13 +516,26 @@ def run_one(fs, workloads, table, logdir):
 	table[fs.name].setdefault('daemon CPU s', []).append(fs.cpu)
 
 
-def mean(values):
-	"""The mean of a workload's rounds; a failure in any round is the result."""
+def summary(values):
+	"""A workload's rounds in one figure: the mean of one or two, the median
+	of three or more, so that one round the virtual disk slowed to half speed
+	(it happens: seen for raw, caiofs and passthrough_ll alike) does not
+	decide a row.  A failure in any round is the result."""
 	failures = [v for v in values if isinstance(v, str)]
 	if failures:
 		return failures[0]
-	numbers = [v for v in values if v is not None]
-	return sum(numbers) / len(numbers) if numbers else None
+	numbers = sorted(v for v in values if v is not None)
+	if not numbers:
+		return None
+	if len(numbers) < 3:
+		return sum(numbers) / len(numbers)
+	mid = len(numbers) // 2
+	return numbers[mid] if len(numbers) % 2 else (numbers[mid - 1] + numbers[mid]) / 2
+
+
+def summary_name(rounds):
+	return 'mean of %d rounds' % rounds if rounds == 2 else (
+		'1 round' if rounds == 1 else 'median of %d rounds' % rounds)
 
 
 def fmt(value):
@@ -508,7 +599,7 @@ def main():
 	p.add_argument('--files', type=int, default=20000, help='files in the metadata workload')
 	p.add_argument('--rounds', type=int, default=2,
 		       help='run everything this many times (alternating the order) and '
-		       'report the mean (default 2; quick 1)')
+		       'report the mean of two, the median of three or more (default 2; quick 1)')
 	p.add_argument('--backends', default='uring,linux,thread,sync')
 	p.add_argument('--only', help='comma-separated filesystems to run (raw always runs)')
 	p.add_argument('--caiofs', default='caiofs', help='the caiofs binary')
@@ -524,13 +615,18 @@ def main():
 		       'noise, but cold reads and O_DIRECT are then page-cache operations)')
 	p.add_argument('--loop-size', type=parse_size, default=16 << 30,
 		       help='size of the loop or tmpfs source filesystem (16G; the loop image '
-		       'is preallocated)')
+		       'is written through once first, about 15 s)')
 	p.add_argument('--workloads', help='comma-separated workloads to run, by the name of '
 		       'their method (%s)' % ','.join(w[1] for w in WORKLOADS))
 	p.add_argument('--pipe-max-size', type=parse_size,
 		       help='set fs.pipe-max-size for the run (restored after): caiofs and '
 		       'libfuse (passthrough_ll) splice writes only into pipes that hold a whole '
 		       'request, beyond the default 1 MiB for a daemon without CAP_SYS_RESOURCE')
+	p.add_argument('--keep-page-reporting', action='store_true',
+		       help='leave virtio-balloon free page reporting on (by default it is off '
+		       'for the run: a page freed went back to the host and the next page-cache '
+		       'allocation faulted there, which cost writes through FUSE two thirds of '
+		       'their speed)')
 	p.add_argument('--json', help='also write the results here')
 	opts = p.parse_args()
 	opts.seq_size = opts.seq_size or (256 * MiB if opts.quick else 1 << 30)
@@ -561,6 +657,7 @@ def main():
 	opts.fuse_uring = opts.fuse_uring and fuse_uring_possible()
 	old_enable_uring = None
 	old_pipe_max = set_pipe_max_size(opts.pipe_max_size) if opts.pipe_max_size else None
+	old_reporting = None if opts.keep_page_reporting else pause_page_reporting()
 	try:
 		tarball = os.path.join(scratch, 'include.tar')
 		subprocess.run(['tar', '-cf', tarball, '-C', '/usr', 'include'], check=True)
@@ -571,6 +668,14 @@ def main():
 		elif opts.source == 'tmpfs':
 			source_fs = TmpfsSource(scratch, opts.loop_size)
 		fss = filesystems(opts, scratch, pll, source_fs.dir if source_fs else scratch)
+		if opts.source == 'loop':
+			# The first write after the image was filled and formatted ran at
+			# half speed (570 and 621 MiB/s raw, against 1200-1300 later):
+			# that is no filesystem's turn.
+			warm = os.path.join(fss[0].src, 'warm-up')
+			os.mkdir(warm)
+			workloads.seq_write(warm)
+			shutil.rmtree(warm)
 		if any(fs.name == 'caiofs-uring-ring' for fs in fss):
 			old_enable_uring = set_enable_uring('1')
 		rounds = {fs.name: {} for fs in fss}
@@ -578,21 +683,25 @@ def main():
 			log('== round %d of %d' % (r + 1, opts.rounds))
 			for fs in (fss if r % 2 == 0 else fss[::-1]):
 				run_one(fs, workloads, rounds, scratch)
-		table = {fs: {k: mean(v) for k, v in w.items()} for fs, w in rounds.items()}
+		table = {fs: {k: summary(v) for k, v in w.items()} for fs, w in rounds.items()}
 		print('command: %s' % ' '.join(sys.argv))
-		print('caiofs-bench: %s, seq %d MiB, random %d MiB x %ds, %d files, mean of %d round(s), '
+		print('caiofs-bench: %s, seq %d MiB, random %d MiB x %ds, %d files, %s, '
 		      'kernel %s, %d CPUs' % ('quick' if opts.quick else 'full', opts.seq_size // MiB,
 					      opts.rand_size // MiB, opts.runtime, opts.files,
-					      opts.rounds, os.uname().release, os.cpu_count()))
+					      summary_name(opts.rounds), os.uname().release,
+					      os.cpu_count()))
 		print('source: %s' % (source_fs.describe() if source_fs
 				      else 'a directory on the filesystem of ' + scratch))
 		with open('/proc/sys/fs/pipe-max-size') as f:
 			print('fs.pipe-max-size: %s (2 MiB or more: caiofs and passthrough_ll splice writes)'
 			      % f.read().strip())
+		if old_reporting is not None:
+			print('free page reporting to the hypervisor: off for the run (threshold order '
+			      '%s, put back after; --keep-page-reporting leaves it on)' % old_reporting)
 		print_table([fs.name for fs in fss], table)
 		if opts.json:
 			with open(opts.json, 'w') as f:
-				json.dump({'mean': table, 'rounds': rounds}, f, indent=1)
+				json.dump({'summary': table, 'rounds': rounds}, f, indent=1)
 	finally:
 		for fs in fss:
 			fs.unmount()
@@ -600,6 +709,8 @@ def main():
 			set_enable_uring('1' if old_enable_uring in ('Y', '1') else '0')
 		if old_pipe_max is not None:
 			set_pipe_max_size(old_pipe_max)
+		if old_reporting is not None:
+			resume_page_reporting(old_reporting)
 		if source_fs:
 			source_fs.remove()
 		if not opts.workdir:
