@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -400,13 +401,18 @@ def fuse_uring_possible():
 	return os.path.exists(ENABLE_URING)
 
 
+def swap_setting(path, value):
+	"""Write a /proc or /sys setting; returns what it held before."""
+	with open(path) as f:
+		old = f.read().strip()
+	with open(path, 'w') as f:
+		f.write(str(value))
+	return old
+
+
 def set_enable_uring(value):
 	"""Write the kernel's FUSE-over-io_uring switch; returns the old value."""
-	with open(ENABLE_URING) as f:
-		old = f.read().strip()
-	with open(ENABLE_URING, 'w') as f:
-		f.write(value)
-	return old
+	return swap_setting(ENABLE_URING, value)
 
 
 PAGE_REPORTING = '/sys/module/page_reporting/parameters/page_reporting_order'
@@ -425,26 +431,18 @@ def pause_page_reporting():
 	allocator has."""
 	if not os.path.exists(PAGE_REPORTING):
 		return None
-	with open(PAGE_REPORTING) as f:
-		old = f.read().strip()
 	with open('/proc/buddyinfo') as f:
 		orders = max(len(l.split()) - 4 for l in f if l.strip())
 	try:
-		with open(PAGE_REPORTING, 'w') as f:
-			f.write(str(orders))
+		old = swap_setting(PAGE_REPORTING, orders)
 	except OSError as e:
-		log('free page reporting stays on (order %s): %s' % (old, e))
+		log('free page reporting stays on: %s' % e)
 		return None
 	try:
 		prefault_memory()
 	except OSError as e:
 		log('could not take memory back from the host: %s' % e)
 	return old
-
-
-def resume_page_reporting(old):
-	with open(PAGE_REPORTING, 'w') as f:
-		f.write(old)
 
 
 def prefault_memory():
@@ -461,11 +459,7 @@ def prefault_memory():
 
 def set_pipe_max_size(size):
 	"""Set fs.pipe-max-size; returns the old value."""
-	with open('/proc/sys/fs/pipe-max-size') as f:
-		old = int(f.read())
-	with open('/proc/sys/fs/pipe-max-size', 'w') as f:
-		f.write(str(size))
-	return old
+	return int(swap_setting('/proc/sys/fs/pipe-max-size', size))
 
 
 def filesystems(opts, scratch, pll, source_dir):
@@ -524,13 +518,10 @@ def summary(values):
 	failures = [v for v in values if isinstance(v, str)]
 	if failures:
 		return failures[0]
-	numbers = sorted(v for v in values if v is not None)
+	numbers = [v for v in values if v is not None]
 	if not numbers:
 		return None
-	if len(numbers) < 3:
-		return sum(numbers) / len(numbers)
-	mid = len(numbers) // 2
-	return numbers[mid] if len(numbers) % 2 else (numbers[mid - 1] + numbers[mid]) / 2
+	return sum(numbers) / len(numbers) if len(numbers) < 3 else statistics.median(numbers)
 
 
 def summary_name(rounds):
@@ -710,7 +701,7 @@ def main():
 		if old_pipe_max is not None:
 			set_pipe_max_size(old_pipe_max)
 		if old_reporting is not None:
-			resume_page_reporting(old_reporting)
+			swap_setting(PAGE_REPORTING, old_reporting)
 		if source_fs:
 			source_fs.remove()
 		if not opts.workdir:
