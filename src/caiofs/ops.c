@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <linux/fs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -240,7 +241,7 @@ static void cfs_init(void *userdata, struct fuse_conn_info *conn)
 	unsigned want = FUSE_CAP_ASYNC_READ | FUSE_CAP_ASYNC_DIO |
 			FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_ATOMIC_O_TRUNC |
 			FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_READDIRPLUS |
-			FUSE_CAP_READDIRPLUS_AUTO;
+			FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_IOCTL_DIR;
 
 	if (cfs.opt.writeback_cache)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
@@ -1163,6 +1164,58 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_write(req, n);
 }
 
+/*
+ * The inode attribute flags of chattr(1) and xfs_io's fsxattr: the only
+ * ioctls the kernel forwards to a FUSE filesystem that a passthrough can
+ * answer for the source file.  The kernel has already checked the caller
+ * (owner or CAP_FOWNER, CAP_LINUX_IMMUTABLE for the immutable and append
+ * flags) against this mount's inode, so the source file is changed with
+ * the daemon's rights.  Anything else stays ENOTTY, as for files of a
+ * filesystem without that ioctl.
+ */
+static void cfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		      struct fuse_file_info *fi, unsigned flags,
+		      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	/* FUSE_IOCTL_DIR: fi is from opendir. */
+	int fd = flags & FUSE_IOCTL_DIR ? dir_of(fi)->fd : file_of(fi)->fd;
+	union {
+		unsigned int flags;
+		struct fsxattr fsx;
+	} val;
+	size_t size;
+
+	memset(&val, 0, sizeof(val));
+	switch (cmd) {
+	case FS_IOC_GETFLAGS:
+	case FS_IOC_SETFLAGS:
+		size = sizeof(val.flags);
+		break;
+	case FS_IOC_FSGETXATTR:
+	case FS_IOC_FSSETXATTR:
+		size = sizeof(val.fsx);
+		break;
+	default:
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	if (cmd == FS_IOC_SETFLAGS || cmd == FS_IOC_FSSETXATTR) {
+		if (in_bufsz < size) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		memcpy(&val, in_buf, size);
+		out_bufsz = 0;
+	} else if (out_bufsz < size || out_bufsz > sizeof(val)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (ioctl(fd, cmd, &val) < 0)
+		fuse_reply_err(req, errno);
+	else	/* the kernel takes exactly the size it asked for */
+		fuse_reply_ioctl(req, 0, out_bufsz ? &val : NULL, out_bufsz);
+}
+
 /* After the loops stopped: close what the kernel never released. */
 void cfs_ops_exit(void)
 {
@@ -1209,4 +1262,5 @@ const struct fuse_lowlevel_ops cfs_ops = {
 	.fallocate = cfs_fallocate,
 	.lseek = cfs_lseek,
 	.copy_file_range = cfs_copy_file_range,
+	.ioctl = cfs_ioctl,
 };

@@ -1,8 +1,10 @@
 # test_ops.py - every passthrough operation through a caiofs mount, checked against the source directory.
 import errno
+import fcntl
 import os
 import stat
 import socket
+import struct
 import subprocess
 import time
 
@@ -643,6 +645,105 @@ def test_xattr_size_query_and_erange(mnt):
 	assert size == len(b'user.v\0')
 	assert listxattr_raw(mnt.path('f'), size) == (size, b'user.v\0')
 	assert_errno(errno.ERANGE, listxattr_raw, mnt.path('f'), 2)
+
+
+# --- inode flags (chattr, lsattr, xfs_io's fsxattr) -----------------------
+
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS = 0x80086601, 0x40086602
+FS_IOC_FSGETXATTR, FS_IOC_FSSETXATTR = 0x801c581f, 0x401c5820
+FS_IMMUTABLE_FL, FS_APPEND_FL, FS_NODUMP_FL, FS_NOATIME_FL = 0x10, 0x20, 0x40, 0x80
+FS_XFLAG_NODUMP, FS_XFLAG_NOATIME = 0x80, 0x40
+FSXATTR = struct.Struct('=IIIII8x')	# xflags, extsize, nextents, projid, cowextsize
+
+
+def inode_flags(path, new=None):
+	"""FS_IOC_GETFLAGS on path, or FS_IOC_SETFLAGS to new."""
+	fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+	try:
+		if new is not None:
+			fcntl.ioctl(fd, FS_IOC_SETFLAGS, struct.pack('I', new))
+		buf = bytearray(4)
+		fcntl.ioctl(fd, FS_IOC_GETFLAGS, buf)
+		return struct.unpack('I', buf)[0]
+	finally:
+		os.close(fd)
+
+
+def fsxattr(path, xflags=None):
+	"""FS_IOC_FSGETXATTR on path, after FS_IOC_FSSETXATTR of xflags if given."""
+	fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+	try:
+		buf = bytearray(FSXATTR.size)
+		if xflags is not None:
+			fcntl.ioctl(fd, FS_IOC_FSGETXATTR, buf)
+			old = list(FSXATTR.unpack(buf))
+			fcntl.ioctl(fd, FS_IOC_FSSETXATTR, FSXATTR.pack(xflags, *old[1:]))
+		fcntl.ioctl(fd, FS_IOC_FSGETXATTR, buf)
+		return FSXATTR.unpack(buf)
+	finally:
+		os.close(fd)
+
+
+def test_inode_flags_match_source(mnt):
+	"""lsattr/chattr through the mount read and change the source file's flags,
+	for files (the open file's handle) and directories (FUSE_IOCTL_DIR)."""
+	write_file(mnt.path('f'), b'data')
+	os.mkdir(mnt.path('d'))
+	for name in ('f', 'd'):
+		base = inode_flags(mnt.spath(name))
+		assert inode_flags(mnt.path(name)) == base
+		assert inode_flags(mnt.path(name), base | FS_NOATIME_FL) == base | FS_NOATIME_FL
+		assert inode_flags(mnt.spath(name)) == base | FS_NOATIME_FL
+		assert fsxattr(mnt.path(name)) == fsxattr(mnt.spath(name))
+		assert fsxattr(mnt.path(name))[0] & FS_XFLAG_NOATIME
+		assert fsxattr(mnt.path(name), fsxattr(mnt.path(name))[0] & ~FS_XFLAG_NOATIME)[0] \
+			& FS_XFLAG_NOATIME == 0
+		assert inode_flags(mnt.spath(name)) == base
+		inode_flags(mnt.spath(name), base | FS_NODUMP_FL)	# changed in the source
+		assert inode_flags(mnt.path(name)) == base | FS_NODUMP_FL
+		assert fsxattr(mnt.path(name))[0] & FS_XFLAG_NODUMP
+	# Other ioctls stay unknown, as on the source.
+	fd = os.open(mnt.path('f'), os.O_RDONLY)
+	try:
+		assert_errno(errno.ENOTTY, fcntl.ioctl, fd, 0x80047877, bytearray(4))
+	finally:
+		os.close(fd)
+
+
+def test_immutable_and_append_only_flags_hold(mnt):
+	if os.geteuid() != 0:
+		pytest.skip('needs CAP_LINUX_IMMUTABLE')
+	write_file(mnt.path('f'), b'old')
+	os.mkdir(mnt.path('d'))
+	write_file(mnt.path('d', 'g'), b'in d')
+	base = inode_flags(mnt.path('f'))
+	try:
+		inode_flags(mnt.path('f'), base | FS_IMMUTABLE_FL)
+		assert inode_flags(mnt.spath('f')) & FS_IMMUTABLE_FL
+		assert_errno(errno.EPERM, os.open, mnt.path('f'), os.O_WRONLY)
+		assert_errno(errno.EPERM, os.unlink, mnt.path('f'))
+		assert_errno(errno.EPERM, os.rename, mnt.path('f'), mnt.path('f2'))
+		assert_errno(errno.EPERM, os.chmod, mnt.path('f'), 0o600)
+		assert_errno(errno.EPERM, os.truncate, mnt.path('f'), 0)
+		assert read_file(mnt.path('f')) == b'old'
+		inode_flags(mnt.path('f'), base | FS_APPEND_FL)
+		assert_errno(errno.EPERM, os.open, mnt.path('f'), os.O_WRONLY)
+		fd = os.open(mnt.path('f'), os.O_WRONLY | os.O_APPEND)
+		try:
+			assert os.write(fd, b'+new') == 4
+		finally:
+			os.close(fd)
+		assert read_file(mnt.spath('f')) == b'old+new'
+		inode_flags(mnt.path('d'), inode_flags(mnt.path('d')) | FS_IMMUTABLE_FL)
+		assert_errno(errno.EPERM, os.unlink, mnt.path('d', 'g'))
+		assert_errno(errno.EPERM, os.mkdir, mnt.path('d', 'sub'))
+		assert os.listdir(mnt.spath('d')) == ['g']
+	finally:
+		for name in ('f', 'd'):
+			inode_flags(mnt.spath(name), inode_flags(mnt.spath(name)) &
+				    ~(FS_IMMUTABLE_FL | FS_APPEND_FL))
+	os.unlink(mnt.path('f'))
+	assert not os.path.exists(mnt.spath('f'))
 
 
 def test_xattr_on_dir_and_symlink(mnt):

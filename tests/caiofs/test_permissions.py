@@ -261,3 +261,37 @@ def test_root_file_not_readable_with_allow_other_alone(mount_factory, backend):
 
 	assert as_user(*NOBODY, probe, m.path()) == (errno.EACCES, errno.EACCES, errno.EACCES)
 	assert sorted(os.listdir(m.spath())) == ['public', 'secret']
+
+
+@pytest.mark.parametrize('options', [['allow_other', 'default_permissions'], ['allow_other']])
+def test_inode_flags_as_other_user(mount_factory, backend, workdir, options):
+	"""chattr through the mount as a user: the owner may change the ordinary
+	flags but not immutable or append-only, nobody else may change any,
+	exactly as on the source filesystem (the daemon itself is root)."""
+	from test_ops import FS_APPEND_FL, FS_IMMUTABLE_FL, FS_NOATIME_FL, inode_flags
+	m = mount_factory(backend, options)
+	raw = os.path.join(workdir, 'raw-flags')
+	os.mkdir(raw)
+	for root in (m.path(), raw):
+		os.chmod(root, 0o755)
+		write_file(os.path.join(root, 'mine'), b'mine', 0o644)
+		os.chown(os.path.join(root, 'mine'), *USER1)
+		write_file(os.path.join(root, 'roots'), b'roots', 0o644)
+
+	def attempt(root):
+		out = []
+		for name in ('mine', 'roots'):
+			path = os.path.join(root, name)
+			base = inode_flags(path)
+			for flag in (FS_NOATIME_FL, FS_IMMUTABLE_FL, FS_APPEND_FL):
+				out.append((name, flag, errno_of(inode_flags, path, base | flag)))
+				errno_of(inode_flags, path, base)
+		return out
+
+	got = as_user(*USER1, attempt, m.path())
+	assert got == as_user(*USER1, attempt, raw)
+	assert got == [('mine', FS_NOATIME_FL, 0), ('mine', FS_IMMUTABLE_FL, errno.EPERM),
+		       ('mine', FS_APPEND_FL, errno.EPERM), ('roots', FS_NOATIME_FL, errno.EPERM),
+		       ('roots', FS_IMMUTABLE_FL, errno.EPERM), ('roots', FS_APPEND_FL, errno.EPERM)]
+	for name in ('mine', 'roots'):
+		assert inode_flags(m.spath(name)) & (FS_IMMUTABLE_FL | FS_APPEND_FL) == 0
