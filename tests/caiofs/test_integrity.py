@@ -126,7 +126,8 @@ def test_fio_verify(mnt_dir, engine, direct):
 STRESS_NG = shutil.which('stress-ng')
 # Each group runs its stressors side by side, one process each, with
 # stress-ng's own verification on.  Left out: fiemap (FUSE has no
-# FS_IOC_FIEMAP), io-uring (its STATX of a relative name fails on ext4 too).
+# FS_IOC_FIEMAP), io-uring (its STATX of a relative name fails on ext4 too),
+# inode-flags (it counts no bogo op on ext4 either).
 STRESS_GROUPS = {
 	'data': ['hdd', 'iomix', 'aiol', 'copy-file', 'fallocate'],
 	'holes': ['fpunch', 'revio', 'sync-file'],
@@ -138,7 +139,7 @@ STRESS_GROUPS = {
 	# filename probes which characters names may hold before it starts:
 	# among 13 others, under a sanitizer build, that took the whole run
 	'files': ['open', 'mknod', 'filename', 'getdent', 'handle', 'touch', 'utime'],
-	'attrs': ['chmod', 'chown', 'access', 'fstat', 'xattr', 'dnotify',
+	'attrs': ['chmod', 'chown', 'access', 'fstat', 'xattr', 'chattr', 'dnotify',
 		  'inotify', 'fanotify'],
 	'locks': ['flock', 'lockf', 'lockofd', 'locka', 'fcntl', 'lease'],
 }
