@@ -1199,7 +1199,7 @@ static void cfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *ar
 		fuse_reply_err(req, ENOTTY);
 		return;
 	}
-	if (cmd == FS_IOC_SETFLAGS || cmd == FS_IOC_FSSETXATTR) {
+	if (_IOC_DIR(cmd) & _IOC_WRITE) {	/* a set: the command says which way its data goes */
 		if (in_bufsz < size) {
 			fuse_reply_err(req, EINVAL);
 			return;
