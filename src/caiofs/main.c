@@ -199,6 +199,14 @@ static int apply_cache_preset(struct cfs_options *o)
 		o->entry_timeout = timeout;
 	if (o->no_writeback_cache)
 		o->writeback_cache = 0;
+	/* With every file opened for direct I/O there is nothing to write
+	 * back, and writeback caching would make the kernel keep mtime and
+	 * size itself, which its direct writes never update. */
+	if (o->writeback_cache && (o->direct_io || o->cache_mode == CFS_CACHE_NEVER)) {
+		fprintf(stderr, "caiofs: writeback_cache ignored: %s bypasses the page cache\n",
+			o->direct_io ? "direct_io" : "cache=never");
+		o->writeback_cache = 0;
+	}
 	return 0;
 }
 

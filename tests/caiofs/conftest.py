@@ -155,6 +155,14 @@ class Mount:
 		self.dev = None
 		self.problems = []
 
+	@property
+	def writeback(self):
+		"""Does the kernel cache writes?  caiofs drops writeback_cache when
+		every file is opened for direct I/O."""
+		o = self.options
+		return ('writeback_cache' in o and 'no_writeback_cache' not in o and
+			'cache=never' not in o and 'direct_io' not in o)
+
 	def argv(self):
 		argv = [CAIOFS, '-f']
 		if self.options:
