@@ -978,6 +978,19 @@ static int xattr_path(struct cfs_inode *in, char *proc, size_t len)
 	return 0;
 }
 
+/*
+ * An access ACL holds the mode's group bits, so setting or removing one can
+ * change the mode.  The kernel then marks only ctime stale, which with
+ * writeback caching it keeps itself: a stat would show the old mode until
+ * attr_timeout.  Mark every attribute stale before the reply.
+ */
+static void access_acl_changed(fuse_ino_t ino, const char *name)
+{
+	if ((cfs.conn_want & FUSE_CAP_WRITEBACK_CACHE) &&
+	    !strcmp(name, "system.posix_acl_access"))
+		fuse_lowlevel_notify_inval_inode(cfs.se, ino, -1, 0);
+}
+
 static void cfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			 const char *value, size_t size, int flags)
 {
@@ -991,6 +1004,8 @@ static void cfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	res = setxattr(proc, name, value, size, flags) < 0 ? errno : 0;
 	cfs_inode_put_fd(in);
+	if (!res)
+		access_acl_changed(ino, name);
 	fuse_reply_err(req, res);
 }
 
@@ -1099,6 +1114,8 @@ static void cfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	}
 	res = removexattr(proc, name) < 0 ? errno : 0;
 	cfs_inode_put_fd(in);
+	if (!res)
+		access_acl_changed(ino, name);
 	fuse_reply_err(req, res);
 }
 

@@ -9,6 +9,7 @@ import test_data
 import test_links
 import test_locks
 import test_ops
+import test_tools
 
 CASES = [
 	test_ops.test_read_write_sizes,
@@ -34,6 +35,7 @@ CASES = [
 	test_data.test_concurrent_writers_threads,
 	test_data.test_concurrent_writers_processes,
 	test_locks.test_posix_lock_conflict,
+	test_tools.test_acl_tools,
 ]
 
 MiB = 1 << 20
