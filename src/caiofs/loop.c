@@ -545,15 +545,31 @@ static void reply_raw_error(struct cfs_loop *loop, uint64_t unique, int err)
  * would keep one that arrives after its request was answered until the next
  * request, and leak it at unmount; ENOSYS instead tells the kernel to send no
  * more (fatal signals still abort requests not yet read).  The kernel finds
- * the request only on the descriptor that read it: ENOENT means it was
- * answered already or came by another clone or the io_uring, and dropping
- * an interrupt unanswered is allowed.
+ * the request only on the descriptor that read it: with clone_fd the loop
+ * busy with it is seldom the one that reads the interrupt, so the refusal
+ * goes to each clone in turn until one knows the request.  ENOENT on all
+ * means it was answered already or came by the io_uring, and dropping an
+ * interrupt unanswered is allowed.  (The loops and their descriptors live
+ * until every loop has stopped.)
  */
 static bool refuse_interrupt(struct cfs_loop *loop, const struct fuse_in_header *in)
 {
+	struct fuse_out_header out = {
+		.len = sizeof(out), .error = -ENOSYS, .unique = in->unique,
+	};
+	unsigned i;
+
 	if (in->opcode != FUSE_INTERRUPT)
 		return false;
-	reply_raw_error(loop, in->unique, ENOSYS);
+	if (write(loop->devfd, &out, sizeof(out)) == sizeof(out) || errno != ENOENT)
+		return true;
+	for (i = 0; i < cfs.nloops; i++) {
+		int fd = cfs.loops[i]->devfd;
+
+		if (fd != loop->devfd &&
+		    (write(fd, &out, sizeof(out)) == sizeof(out) || errno != ENOENT))
+			break;
+	}
 	return true;
 }
 

@@ -625,13 +625,15 @@ while True:
 	assert read_file(m.spath('after')) == b'alive'
 
 
-def test_signalled_clients_get_no_eintr(mount_factory, backend):
+@pytest.mark.parametrize('options', [[], ['clone_fd']], ids=['shared_fd', 'clone_fd'])
+def test_signalled_clients_get_no_eintr(mount_factory, backend, options):
 	"""A client whose syscalls keep being hit by a signal (it has a handler):
 	none fails with EINTR, no data is lost, and the daemon tells the kernel
 	once that it does not take interrupts (it has nothing to interrupt), so
 	the kernel stops sending one per signal and none is left over at
-	unmount (libfuse would keep a late one until exit and leak it)."""
-	m = mount_factory(backend)
+	unmount (libfuse would keep a late one until exit and leak it).  With
+	clone_fd the refusal must reach the clone that read the request."""
+	m = mount_factory(backend, options)
 	# The client writes until the stop file (in the source, so that looking
 	# for it costs no request) appears: 3 s at least, and on a loaded
 	# machine until a signal has hit a request in flight.
