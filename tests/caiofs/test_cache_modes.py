@@ -142,3 +142,18 @@ def test_auto_cache_follows_writes_through_mount(mnt):
 	assert read_through_mount(mnt, 'w') == expect
 	with open(mnt.spath('w'), 'rb') as f:
 		assert f.read() == expect
+
+
+FUSE_CAP_WRITEBACK_CACHE = 1 << 16
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize('direct', ['cache=never', 'direct_io'])
+def test_writeback_cache_dropped_with_direct_io(mount_factory, backend, direct):
+	"""writeback_cache is negotiated alone, and dropped with a note when every
+	file is opened for direct I/O."""
+	alone = mount_factory(backend, ['writeback_cache'])
+	assert alone.stat_json()['fuse_want'] & FUSE_CAP_WRITEBACK_CACHE
+	m = mount_factory(backend, ['writeback_cache', direct])
+	assert not m.stat_json()['fuse_want'] & FUSE_CAP_WRITEBACK_CACHE
+	assert 'writeback_cache ignored: %s' % direct in m.log()
