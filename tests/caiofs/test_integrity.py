@@ -8,6 +8,7 @@ import random
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 
@@ -16,6 +17,7 @@ import pytest
 from cfsutil import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, errname, fallocate
 from conftest import (REFERENCE, BindMount, Mount, Watchdog, backends_under_test,
 		      kernel_has_aio, kernel_has_uring, skip_if_unavailable)
+from test_ops import FS_APPEND_FL, FS_IMMUTABLE_FL, inode_flags
 
 MiB = 1 << 20
 FALLOC_FL_ZERO_RANGE = 0x10
@@ -148,6 +150,24 @@ STRESS_GROUPS = {
 STRESS_SIZES = ['--hdd-bytes', '64M', '--iomix-bytes', '64M', '--readahead-bytes', '64M']
 
 
+def unprotect_tree(top):
+	"""Take the immutable and append-only flags off every file and directory
+	below top: stress-ng's chattr stressor, stopped at its timeout between
+	setting a flag and clearing it, can leave a file that nobody could then
+	remove."""
+	protect = FS_IMMUTABLE_FL | FS_APPEND_FL
+	for dirpath, dirnames, filenames in os.walk(top):
+		for name in [dirpath] + [os.path.join(dirpath, n) for n in filenames]:
+			try:
+				if not stat.S_ISREG(os.lstat(name).st_mode) and name != dirpath:
+					continue
+				flags = inode_flags(name)
+				if flags & protect:
+					inode_flags(name, flags & ~protect)
+			except OSError:
+				pass	# gone, or a file system without inode flags
+
+
 def stress_ng(directory, stressors, seconds=3):
 	"""Run the stressors in directory: (exit status, output, the stressors
 	that reported a failure, those that did no bogo op and reported none)."""
@@ -155,8 +175,12 @@ def stress_ng(directory, stressors, seconds=3):
 		'--temp-path', directory] + STRESS_SIZES
 	for name in stressors:
 		args += ['--' + name, '1']
-	res = subprocess.run(args, cwd=directory, capture_output=True, text=True,
-			     timeout=seconds + 60)
+	try:
+		res = subprocess.run(args, cwd=directory, capture_output=True, text=True,
+				     timeout=seconds + 60)
+	finally:
+		if 'chattr' in stressors:
+			unprotect_tree(directory)
 	out = res.stdout + res.stderr
 	ops, failed = {}, set()
 	for line in out.splitlines():
