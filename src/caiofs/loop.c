@@ -528,15 +528,24 @@ static void tmpfile_as_create(struct fuse_in_header *in)
 		in->opcode = FUSE_CREATE;
 }
 
-/* Answer the request unique with -err, without libfuse. */
-static void reply_raw_error(struct cfs_loop *loop, uint64_t unique, int err)
+/* Answer the request unique with -err on the device descriptor fd, without
+ * libfuse: 0, or -errno (-ENOENT when fd did not read that request). */
+static int write_raw_error(int fd, uint64_t unique, int err)
 {
 	struct fuse_out_header out = {
 		.len = sizeof(out), .error = -err, .unique = unique,
 	};
 
-	if (write(loop->devfd, &out, sizeof(out)) < 0 && errno != ENOENT)
-		cfs_log(LOG_DEBUG, "answering request %llu: %m", (unsigned long long)unique);
+	return write(fd, &out, sizeof(out)) < 0 ? -errno : 0;
+}
+
+static void reply_raw_error(struct cfs_loop *loop, uint64_t unique, int err)
+{
+	int res = write_raw_error(loop->devfd, unique, err);
+
+	if (res < 0 && res != -ENOENT)
+		cfs_log(LOG_DEBUG, "answering request %llu: %s", (unsigned long long)unique,
+			strerror(-res));
 }
 
 /*
@@ -554,22 +563,15 @@ static void reply_raw_error(struct cfs_loop *loop, uint64_t unique, int err)
  */
 static bool refuse_interrupt(struct cfs_loop *loop, const struct fuse_in_header *in)
 {
-	struct fuse_out_header out = {
-		.len = sizeof(out), .error = -ENOSYS, .unique = in->unique,
-	};
 	unsigned i;
+	int res;
 
 	if (in->opcode != FUSE_INTERRUPT)
 		return false;
-	if (write(loop->devfd, &out, sizeof(out)) == sizeof(out) || errno != ENOENT)
-		return true;
-	for (i = 0; i < cfs.nloops; i++) {
-		int fd = cfs.loops[i]->devfd;
-
-		if (fd != loop->devfd &&
-		    (write(fd, &out, sizeof(out)) == sizeof(out) || errno != ENOENT))
-			break;
-	}
+	res = write_raw_error(loop->devfd, in->unique, ENOSYS);
+	for (i = 0; res == -ENOENT && i < cfs.nloops; i++)
+		if (cfs.loops[i]->devfd != loop->devfd)
+			res = write_raw_error(cfs.loops[i]->devfd, in->unique, ENOSYS);
 	return true;
 }
 
